@@ -8,13 +8,14 @@ import { createPrisma } from "../lib/prisma.js";
 import { createRedis } from "../lib/redis.js";
 import { LocalStorage } from "../lib/storage.js";
 import { startWorkers } from "../../workers/index.js";
+import { createRuntime } from "../runtime.js";
 
 export async function startServer(config: Config, mode: "api" | "worker" | "all"): Promise<void> {
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
   const prisma = createPrisma(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL);
   const storage = new LocalStorage(config.STORAGE_DIR);
-  const deps = { config, logger, prisma, redis, storage };
+  const deps = createRuntime({ config, logger, prisma, redis, storage });
 
   const closers: Array<() => Promise<void>> = [];
   if (mode === "api" || mode === "all") {
@@ -39,6 +40,7 @@ export async function startServer(config: Config, mode: "api" | "worker" | "all"
     }, config.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
     for (const close of closers) await close().catch((err: unknown) => logger.error({ err }, "close failed"));
+    await deps.close().catch(() => undefined);
     await redis.quit().catch(() => undefined);
     await prisma.$disconnect().catch(() => undefined);
     process.exit(0);

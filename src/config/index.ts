@@ -45,6 +45,10 @@ export const configSchema = z.object({
   SERVER_VERSION: z.string().default("1.16.0"),
   // Name given to the single tenant that CLI/admin imports use when none is named.
   DEFAULT_TENANT_NAME: z.string().default("Servify"),
+  // Prefix of every Redis key of queues and run events (lets several installs share one Redis).
+  QUEUE_PREFIX: z.string().default("servify"),
+  // Generations one worker process runs at once (they mostly wait on model streams).
+  APP_RUN_CONCURRENCY: z.coerce.number().int().positive().default(50),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10000),
   LOG_PRETTY: bool.default(false),
 });

@@ -12,6 +12,7 @@ import { indexRoutes } from "./routes/index.js";
 import { appInfoRoutes } from "./routes/app-info.js";
 import { fileRoutes } from "./routes/files.js";
 import { adminRoutes } from "./routes/admin.js";
+import { generationRoutes } from "./routes/generation.js";
 
 export type ServifyApp = FastifyInstance & { services: Services };
 
@@ -37,6 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<ServifyApp> {
   indexRoutes(app, services);
   appInfoRoutes(app, services);
   fileRoutes(app, services);
+  generationRoutes(app, services);
   if (config.ADMIN_API_KEY) adminRoutes(app, services);
 
   return Object.assign(app as unknown as FastifyInstance, { services });

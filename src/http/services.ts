@@ -3,17 +3,18 @@ import type { AppDeps } from "./deps.js";
 import { createApiKeyService } from "../modules/auth/api-keys.js";
 import { createEndUserService } from "../modules/end-users/service.js";
 import { createTenantService } from "../modules/tenants/service.js";
-import { createAppService } from "../modules/apps/service.js";
 import { createFileService } from "../modules/files/service.js";
+import { createGenerationService } from "../modules/generation/service.js";
 
 export function createServices(deps: AppDeps) {
+  const files = createFileService(deps);
   return {
     ...deps,
     apiKeys: createApiKeyService(deps.prisma),
     endUsers: createEndUserService(deps.prisma),
     tenants: createTenantService(deps.prisma, deps.config.DEFAULT_TENANT_NAME),
-    apps: createAppService(deps.prisma),
-    files: createFileService(deps),
+    files,
+    generation: createGenerationService({ ...deps, files }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

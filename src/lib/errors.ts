@@ -98,4 +98,7 @@ export const Errors = {
   endUserNotFound: def(404, "end_user_not_found", "End user not found."),
   conversationNotFound: def(404, "not_found", "Conversation Not Exists."),
   messageNotFound: def(404, "not_found", "Message Not Exists."),
+  lastConversationNotFound: def(404, "not_found", "Last Conversation Not Exists."),
+  firstMessageNotFound: def(404, "not_found", "First Message Not Exists."),
+  conversationVariableNotFound: def(404, "not_found", "Conversation Variable Not Exists."),
 } as const;

@@ -15,7 +15,7 @@
 // normalised (§1.9 legacy shapes, §2.1 defaults) and never written back into `document`.
 
 import { createHash } from "node:crypto";
-import { Document, parseDocument, Scalar, type Tags } from "yaml";
+import { Document, parseDocument, Scalar, type ScalarTag, type Tags } from "yaml";
 
 // ---------------------------------------------------------------------------------------------
 // Public constants and types
@@ -237,12 +237,97 @@ function checkVersion(version: string, warnings: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // YAML reading/writing
 
-// PyYAML's `safe_load` is YAML 1.1: yes/no/on/off are booleans, 0755 is octal, `0.2` a float. We
-// parse with the 1.1 schema so that values (and the "version must be a string" rule) come out as
-// Dify sees them. Exception: unquoted timestamps stay strings (PyYAML would produce datetime
-// objects that Dify could not store either), and duplicate keys are allowed (last wins) as in
-// PyYAML.
-const withoutTimestamp = (tags: Tags): Tags => tags.filter((t) => !("tag" in t) || t.tag !== "tag:yaml.org,2002:timestamp");
+// PyYAML's `safe_load` is YAML 1.1: yes/no/on/off are booleans, 0755 is octal, `0.2` a float.
+// We read and write with PyYAML's own implicit resolvers (yaml/resolver.py) so that values — and
+// the "version must be a string" rule — come out as Dify sees them. They differ from the `yaml`
+// package's 1.1 schema: PyYAML has no y/n booleans, and its floats need a dot (`e1`, `1e5` are
+// strings) with a signed exponent. Unquoted timestamps stay strings when reading (PyYAML would
+// build datetime objects that Dify could not store either); when writing, the timestamp tag is
+// kept so that date-like strings get quoted. Duplicate keys are allowed (last wins), as in PyYAML.
+const PY_BOOL = /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/;
+const PY_TRUE = /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/;
+const PY_INT = /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/;
+const PY_FLOAT =
+  /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
+
+/** Base-60 "1:20:30" → 4830, as PyYAML's construct_yaml_int/float. */
+const sexagesimal = (digits: string, parse: (s: string) => number): number =>
+  digits.split(":").reduce((acc, part) => acc * 60 + parse(part), 0);
+
+const pyBoolTag: ScalarTag = {
+  identify: (v) => typeof v === "boolean",
+  default: true,
+  tag: "tag:yaml.org,2002:bool",
+  test: PY_BOOL,
+  resolve: (s) => PY_TRUE.test(s),
+  stringify: ({ value }) => (value ? "true" : "false"),
+};
+
+const pyIntTag: ScalarTag = {
+  identify: (v) => typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v)),
+  default: true,
+  tag: "tag:yaml.org,2002:int",
+  test: PY_INT,
+  resolve: (src) => {
+    let s = src.replace(/_/g, "");
+    let sign = 1;
+    if (s[0] === "-" || s[0] === "+") {
+      if (s[0] === "-") sign = -1;
+      s = s.slice(1);
+    }
+    if (s === "0") return 0;
+    if (s.startsWith("0b")) return sign * Number.parseInt(s.slice(2), 2);
+    if (s.startsWith("0x")) return sign * Number.parseInt(s.slice(2), 16);
+    if (s.startsWith("0")) return sign * Number.parseInt(s, 8);
+    if (s.includes(":")) return sign * sexagesimal(s, (p) => Number.parseInt(p, 10));
+    return sign * Number(s);
+  },
+  // Large integers must not come out in exponent form (PyYAML would read a string).
+  stringify: ({ value }) => (typeof value === "number" && Math.abs(value) >= 1e21 ? BigInt(value).toString() : String(value)),
+};
+
+const pyFloatTag: ScalarTag = {
+  identify: (v) => typeof v === "number" && !Number.isInteger(v),
+  default: true,
+  tag: "tag:yaml.org,2002:float",
+  test: PY_FLOAT,
+  resolve: (src) => {
+    let s = src.replace(/_/g, "").toLowerCase();
+    let sign = 1;
+    if (s[0] === "-" || s[0] === "+") {
+      if (s[0] === "-") sign = -1;
+      s = s.slice(1);
+    }
+    if (s === ".inf") return sign * Number.POSITIVE_INFINITY;
+    if (s === ".nan") return Number.NaN;
+    if (s.includes(":")) return sign * sexagesimal(s, Number.parseFloat);
+    return sign * Number(s);
+  },
+  // Written so that PyYAML reads a float back: a dot before any exponent, a signed exponent.
+  stringify: ({ value }) => {
+    const n = Number(value);
+    if (Number.isNaN(n)) return ".nan";
+    if (!Number.isFinite(n)) return n > 0 ? ".inf" : "-.inf";
+    const [mant, exp] = String(n).split("e");
+    if (exp === undefined) return mant!;
+    return `${mant!.includes(".") ? mant : `${mant}.0`}e${exp.startsWith("-") || exp.startsWith("+") ? exp : `+${exp}`}`;
+  },
+};
+
+const PY_REPLACED = new Set(["tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"]);
+const TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp";
+
+function pyyamlTags(keepTimestamp: boolean): (tags: Tags) => Tags {
+  return (tags) => [
+    ...tags.filter((t) => {
+      const id = typeof t === "string" ? `tag:yaml.org,2002:${t}` : t.tag;
+      return !PY_REPLACED.has(id) && (keepTimestamp || id !== TIMESTAMP_TAG);
+    }),
+    pyBoolTag,
+    pyIntTag,
+    pyFloatTag,
+  ];
+}
 
 function readYaml(text: string): unknown {
   let doc;
@@ -250,13 +335,18 @@ function readYaml(text: string): unknown {
     doc = parseDocument(text, {
       version: "1.1",
       uniqueKeys: false,
-      logLevel: "silent",
-      customTags: withoutTimestamp,
+      // "error": problems are collected on the document (nothing is printed). "silent" would
+      // also swallow the multiple-documents error.
+      logLevel: "error",
+      customTags: pyyamlTags(false),
     });
   } catch (e) {
     throw new DslError(`Invalid YAML: ${firstLine(e)}`);
   }
   if (doc.errors.length > 0) throw new DslError(`Invalid YAML: ${firstLine(doc.errors[0])}`);
+  // PyYAML's safe_load refuses tags it cannot construct (e.g. !!python/object); so do we.
+  const badTag = doc.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED");
+  if (badTag) throw new DslError(`Invalid YAML: ${firstLine(badTag)}`);
   try {
     // Alias expansion is bounded (billion-laughs guard); yaml's default limit is 100.
     return doc.toJS({ maxAliasCount: 100 });
@@ -862,6 +952,12 @@ export function exportDsl(input: ExportDslInput): string {
   if (isGraphMode(mode)) {
     delete doc.model_config;
     const wf = input.workflow ? clone(input.workflow) : isObj(doc.workflow) ? doc.workflow : {};
+    // Workflow.to_dict always writes these keys; older files may lack them.
+    if (!isObj(wf.graph)) wf.graph = { edges: [], nodes: [] };
+    if (!isObj(wf.features)) wf.features = {};
+    if (!Array.isArray(wf.environment_variables)) wf.environment_variables = [];
+    if (!Array.isArray(wf.conversation_variables)) wf.conversation_variables = [];
+    if (!Array.isArray(wf.rag_pipeline_variables)) wf.rag_pipeline_variables = [];
     prepareWorkflowForExport(wf, includeSecret);
     doc.workflow = wf;
   } else {
@@ -875,7 +971,12 @@ export function exportDsl(input: ExportDslInput): string {
 
   // Stringify with the YAML 1.1 schema so that strings PyYAML would read as something else
   // ('yes', 'on', '0755', '2024-01-01', …) are quoted, and sort keys like PyYAML.
-  const out = new Document(doc, { version: "1.1", sortMapEntries: true, aliasDuplicateObjects: false });
+  const out = new Document(doc, {
+    version: "1.1",
+    customTags: pyyamlTags(true),
+    sortMapEntries: true,
+    aliasDuplicateObjects: false,
+  });
   const v = out.get("version", true);
   if (v instanceof Scalar) v.type = Scalar.QUOTE_SINGLE;
   return out.toString({ indentSeq: false, lineWidth: 0 });
