@@ -25,8 +25,11 @@ COPY tsconfig.json ./
 COPY prisma prisma
 COPY src src
 COPY workers workers
-# Regenerate the Prisma client from the schema just copied (engine-free; no download needed).
-RUN node scripts/prisma-generate.mjs
+# Regenerate the Prisma client from the schema just copied (engine-free; no download needed),
+# then drop dev dependencies (vitest, typescript, the `node` binary package ...). The sources run
+# through tsx at runtime, so tsx must stay in "dependencies".
+RUN node scripts/prisma-generate.mjs \
+ && npm prune --omit=dev
 
 # ---------------------------------------------------------------- runtime
 FROM ${NODE_IMAGE} AS runtime
@@ -36,7 +39,6 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     STORAGE_DIR=/data/storage
 
-# The sources run through tsx (no separate compile step), so node_modules is kept whole.
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/package.json /app/tsconfig.json ./
 COPY --from=build /app/prisma prisma

@@ -1,12 +1,7 @@
 #!/usr/bin/env node
-// `servify` CLI entry: runs the TypeScript sources through tsx (a runtime dependency).
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+// `servify` CLI entry: registers tsx's loader in this process and runs the TypeScript CLI, so
+// signals (SIGTERM from a supervisor) reach the app's ordered shutdown directly.
+import { register } from "tsx/esm/api";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const tsxCli = require.resolve("tsx/cli");
-const r = spawnSync(process.execPath, [tsxCli, path.join(here, "..", "src", "cli", "main.ts"), ...process.argv.slice(2)], { stdio: "inherit" });
-process.exit(r.status ?? 1);
+register();
+await import("../src/cli/main.ts");

@@ -40,7 +40,7 @@ afterAll(async () => {
 beforeEach(() => fake.reset());
 
 const chat = (body: Record<string, unknown>, headers = a.auth) =>
-  t.app.inject({ method: "POST", url: "/v1/chat-messages", headers, payload: { inputs: { company: "Acme" }, user: "u1", ...body } });
+  t.app.inject({ method: "POST", url: "/v1/chat-messages", headers, payload: { inputs: { company: "Acme" }, user: "u1", auto_generate_name: false, ...body } });
 
 describe("auth and user", () => {
   authCases(() => ({ t, wrongKindKey: datasetKey }), [
@@ -161,7 +161,7 @@ describe("POST /v1/chat-messages (blocking)", () => {
 describe("POST /v1/chat-messages (streaming)", () => {
   it("writes Dify's SSE bytes: one frame per write, prefix order, message_end last", async () => {
     fake.enqueue("chat", { text: "Bonjour le monde", chunks: 3, chunkDelayMs: 5, usage: { prompt_tokens: 7, completion_tokens: 4 } });
-    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "Salut", inputs: { company: "Acme" }, user: "sse", response_mode: "streaming" });
+    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "Salut", inputs: { company: "Acme" }, user: "sse", response_mode: "streaming", auto_generate_name: false });
     expect(cap.status).toBe(200);
     expect(cap.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
     expect(cap.headers["content-length"]).toBeUndefined();
@@ -193,7 +193,7 @@ describe("POST /v1/chat-messages (streaming)", () => {
       const b = await appWithKey(pinging);
       const url = await pinging.app.listen({ port: 0, host: "127.0.0.1" });
       fake.enqueue("chat", { text: "slow answer", chunks: 2, firstByteDelayMs: 10_500 });
-      const cap = await postSse(url, "/v1/chat-messages", b.auth, { query: "slow", inputs: { company: "A" }, user: "p", response_mode: "streaming" });
+      const cap = await postSse(url, "/v1/chat-messages", b.auth, { query: "slow", inputs: { company: "A" }, user: "p", response_mode: "streaming", auto_generate_name: false });
       expect(cap.raw).toContain("event: ping\n\n");
       expect(cap.raw).not.toMatch(/event: ping\n(?!\n)/);
       expect(cap.events.at(-1)!.event).toBe("message_end");
@@ -204,7 +204,7 @@ describe("POST /v1/chat-messages (streaming)", () => {
 
   it("an error after the stream started is an in-stream error frame", async () => {
     fake.enqueue("chat", { text: "partial answer here", abortAfterChunks: 1 });
-    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "break", inputs: { company: "A" }, user: "err", response_mode: "streaming" });
+    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "break", inputs: { company: "A" }, user: "err", response_mode: "streaming", auto_generate_name: false });
     expect(cap.status).toBe(200);
     const last = cap.events.at(-1)!;
     expect(last.event).toBe("error");
@@ -218,7 +218,7 @@ describe("stop and disconnect", () => {
   it("stop mid-stream: the model call is aborted, the partial answer saved, message_end sent", async () => {
     fake.enqueue("chat", { text: "one two three four five six", hangAfterChunks: 2 });
     let stopped = false;
-    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "long", inputs: { company: "A" }, user: "stopper", response_mode: "streaming" }, {
+    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "long", inputs: { company: "A" }, user: "stopper", response_mode: "streaming", auto_generate_name: false }, {
       onEvent: (e) => {
         if (!stopped && e.event === "message") {
           stopped = true;
@@ -230,8 +230,7 @@ describe("stop and disconnect", () => {
     });
     const end = cap.events.at(-1)!;
     expect(end.event).toBe("message_end");
-    const req = fake.lastRequest("chat")!;
-    await fake.waitForAbort(req);
+    await fake.waitForAbort(fake.requestsOf("chat")[0]!);
     const row = await t.prisma.message.findUnique({ where: { id: String(end.message_id) } });
     expect(row?.answer).toBe("one two ");
     expect(row?.status).toBe("normal");
@@ -239,7 +238,7 @@ describe("stop and disconnect", () => {
 
   it("a stop from another end user does nothing (but answers success)", async () => {
     fake.enqueue("chat", { text: "alpha beta gamma", chunks: 3, chunkDelayMs: 150 });
-    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "q", inputs: { company: "A" }, user: "victim", response_mode: "streaming" }, {
+    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "q", inputs: { company: "A" }, user: "victim", response_mode: "streaming", auto_generate_name: false }, {
       onEvent: (e) => {
         if (e.event === "message" && e.answer === "alpha ") {
           void t.app.inject({ method: "POST", url: `/v1/chat-messages/${String(e.task_id)}/stop`, headers: a.auth, payload: { user: "attacker" } });
@@ -257,7 +256,7 @@ describe("stop and disconnect", () => {
 
   it("a client that disconnects does not stop the run; the message is saved", async () => {
     fake.enqueue("chat", { text: "keep going after the client left", chunks: 6, chunkDelayMs: 40 });
-    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "bye", inputs: { company: "A" }, user: "leaver", response_mode: "streaming" }, { abortAfterEvents: 1 });
+    const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "bye", inputs: { company: "A" }, user: "leaver", response_mode: "streaming", auto_generate_name: false }, { abortAfterEvents: 1 });
     const id = String(cap.events[0]!.message_id);
     let row = await t.prisma.message.findUnique({ where: { id } });
     for (let i = 0; i < 100 && row?.message_metadata === null; i++) {
@@ -271,13 +270,13 @@ describe("stop and disconnect", () => {
     const second = await buildTestApp({ OPENAI_BASE_URL: fake.baseURL, OPENAI_API_KEY: "sk-test", QUEUE_PREFIX: t.config.QUEUE_PREFIX });
     try {
       fake.enqueue("chat", { text: "never ending story", hangAfterChunks: 1 });
-      const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "two", inputs: { company: "A" }, user: "multi", response_mode: "streaming" }, {
+      const cap = await postSse(base, "/v1/chat-messages", a.auth, { query: "two", inputs: { company: "A" }, user: "multi", response_mode: "streaming", auto_generate_name: false }, {
         onEvent: (e) => {
           if (e.event === "message") void second.app.inject({ method: "POST", url: `/v1/chat-messages/${String(e.task_id)}/stop`, headers: a.auth, payload: { user: "multi" } });
         },
       });
       expect(cap.events.at(-1)!.event).toBe("message_end");
-      await fake.waitForAbort(fake.lastRequest("chat")!);
+      await fake.waitForAbort(fake.requestsOf("chat")[0]!);
     } finally {
       await second.close();
     }
@@ -302,7 +301,7 @@ describe("POST /v1/completion-messages", () => {
   });
 
   it("streams with the completion prefix (event, message_id, created_at)", async () => {
-    const cap = await postSse(base, "/v1/completion-messages", c.auth, { inputs: { topic: "dogs" }, user: "w", response_mode: "streaming" });
+    const cap = await postSse(base, "/v1/completion-messages", c.auth, { inputs: { topic: "dogs" }, user: "w", response_mode: "streaming", auto_generate_name: false });
     expect(Object.keys(cap.events[0]!).slice(0, 4)).toEqual(["event", "message_id", "created_at", "task_id"]);
     expect(cap.events.at(-1)!.event).toBe("message_end");
   });
@@ -320,5 +319,39 @@ describe("POST /v1/completion-messages", () => {
     const res = await t.app.inject({ method: "POST", url: "/v1/completion-messages", headers: c.auth, payload: { user: "w" } });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe("invalid_param");
+  });
+});
+
+describe("titles and suggested questions (LLM-made)", () => {
+  it("auto_generate_name titles a new conversation after the answer", async () => {
+    fake.enqueue("chat", { text: "Hi." });
+    fake.enqueue("chat", { text: '{"Language Type": "English", "Your Reasoning": "greeting", "Your Output": "Friendly greeting"}' });
+    const res = await chat({ query: "Hello, who are you?", user: "namer", auto_generate_name: true });
+    const id = res.json().conversation_id;
+    let name = "";
+    for (let i = 0; i < 100 && name !== "Friendly greeting"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      name = (await t.prisma.conversation.findUnique({ where: { id } }))!.name;
+    }
+    expect(name).toBe("Friendly greeting");
+  });
+
+  it("POST /conversations/{id}/name with auto_generate uses the model", async () => {
+    const res = await chat({ query: "Tell me about rivers", user: "renamer" });
+    const id = res.json().conversation_id;
+    fake.enqueue("chat", { text: '{"Your Output": "Rivers"}' });
+    const renamed = await t.app.inject({ method: "POST", url: `/v1/conversations/${id}/name`, headers: a.auth, payload: { auto_generate: true, user: "renamer" } });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json().name).toBe("Rivers");
+  });
+
+  it("GET /messages/{id}/suggested returns the model's questions", async () => {
+    const res = await chat({ query: "What is pgvector?", user: "curious" });
+    fake.enqueue("chat", { text: '["How do I install it?", "Which index types exist?", "Is it fast?"]' });
+    const s = await t.app.inject({ method: "GET", url: `/v1/messages/${res.json().message_id}/suggested?user=curious`, headers: a.auth });
+    expect(s.statusCode).toBe(200);
+    expect(s.json()).toEqual({ result: "success", data: ["How do I install it?", "Which index types exist?", "Is it fast?"] });
+    const prompt = JSON.stringify(fake.lastRequest("chat")!.body.messages);
+    expect(prompt).toContain("What is pgvector?");
   });
 });

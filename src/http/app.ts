@@ -12,6 +12,8 @@ import { indexRoutes } from "./routes/index.js";
 import { appInfoRoutes } from "./routes/app-info.js";
 import { fileRoutes } from "./routes/files.js";
 import { adminRoutes } from "./routes/admin.js";
+import { conversationRoutes } from "./routes/conversations.js";
+import { messageRoutes } from "./routes/messages.js";
 import { generationRoutes } from "./routes/generation.js";
 
 export type ServifyApp = FastifyInstance & { services: Services };
@@ -38,6 +40,8 @@ export async function buildApp(deps: AppDeps): Promise<ServifyApp> {
   indexRoutes(app, services);
   appInfoRoutes(app, services);
   fileRoutes(app, services);
+  conversationRoutes(app, services, { names: services.llm });
+  messageRoutes(app, services, { suggestions: services.llm });
   generationRoutes(app, services);
   if (config.ADMIN_API_KEY) adminRoutes(app, services);
 

@@ -5,6 +5,7 @@ import { createEndUserService } from "../modules/end-users/service.js";
 import { createTenantService } from "../modules/tenants/service.js";
 import { createFileService } from "../modules/files/service.js";
 import { createGenerationService } from "../modules/generation/service.js";
+import { createLlmServices } from "../modules/generation/llm-services.js";
 
 export function createServices(deps: AppDeps) {
   const files = createFileService(deps);
@@ -15,6 +16,7 @@ export function createServices(deps: AppDeps) {
     tenants: createTenantService(deps.prisma, deps.config.DEFAULT_TENANT_NAME),
     files,
     generation: createGenerationService({ ...deps, files }),
+    llm: createLlmServices(deps),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -234,7 +234,7 @@ export interface SafeFetchOptions {
   signal?: AbortSignal;
   /** Host resolver; defaults to the system resolver (dns.lookup, all addresses). Tests inject one. */
   resolve?: (hostname: string) => Promise<ResolvedAddress[]>;
-  /** Called right before each connection with the checked, pinned address (logging, tests). */
+  /** Called right before each connection with every checked address the socket may use (logging, tests). */
   onConnect?: (info: { url: string; address: string; family: 4 | 6 }) => void;
 }
 
@@ -269,13 +269,16 @@ function parseUrl(raw: string | URL): URL {
   return u;
 }
 
-/** Resolves and checks every address of the URL's host; returns the address to pin. */
-async function resolveChecked(u: URL, opts: SafeFetchOptions, signal: AbortSignal): Promise<ResolvedAddress> {
+/**
+ * Resolves and checks every address of the URL's host; returns the checked addresses, which are
+ * the only ones the socket may use (first one preferred).
+ */
+async function resolveChecked(u: URL, opts: SafeFetchOptions, signal: AbortSignal): Promise<ResolvedAddress[]> {
   const host = unbracket(u.hostname);
   const literal = isIP(host);
   if (literal) {
     assertAddressAllowed(host, opts.policy, u.href);
-    return { address: host, family: literal === 6 ? 6 : 4 };
+    return [{ address: host, family: literal === 6 ? 6 : 4 }];
   }
   let addrs: ResolvedAddress[];
   try {
@@ -286,7 +289,7 @@ async function resolveChecked(u: URL, opts: SafeFetchOptions, signal: AbortSigna
   }
   if (addrs.length === 0) throw new OutboundError("dns_failure", `Could not resolve host ${host}`, u.href);
   for (const a of addrs) assertAddressAllowed(a.address, opts.policy, u.href);
-  return addrs[0]!;
+  return addrs;
 }
 
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -333,16 +336,21 @@ interface HopResult {
 }
 
 /** One request to the pinned address. Redirect bodies are not read (readBody false). */
-function requestOnce(hop: Hop, pinned: ResolvedAddress, opts: SafeFetchOptions, signal: AbortSignal, readBody: (status: number) => boolean): Promise<HopResult> {
+function requestOnce(hop: Hop, pinned: ResolvedAddress[], opts: SafeFetchOptions, signal: AbortSignal, readBody: (status: number) => boolean): Promise<HopResult> {
   return new Promise<HopResult>((resolve, reject) => {
     const u = hop.url;
     const lib = u.protocol === "https:" ? https : http;
-    // Every name resolution the socket would do returns the checked address: no second DNS query.
+    // Every name resolution the socket would do returns the checked addresses: no second DNS
+    // query. With `all` (happy eyeballs) the socket may try each of them; otherwise the first.
+    const first = pinned[0]!;
     const lookup: LookupFunction = (_hostname, options, callback) => {
       if ((options as { all?: boolean }).all) {
-        (callback as unknown as (err: null, addrs: { address: string; family: number }[]) => void)(null, [{ address: pinned.address, family: pinned.family }]);
+        (callback as unknown as (err: null, addrs: { address: string; family: number }[]) => void)(
+          null,
+          pinned.map((a) => ({ address: a.address, family: a.family })),
+        );
       } else {
-        callback(null, pinned.address, pinned.family);
+        callback(null, first.address, first.family);
       }
     };
     const host = unbracket(u.hostname);
@@ -369,7 +377,7 @@ function requestOnce(hop: Hop, pinned: ResolvedAddress, opts: SafeFetchOptions, 
       agent: false, // no pooled sockets: a connection is never reused across checks
       signal,
     });
-    opts.onConnect?.({ url: u.href, address: pinned.address, family: pinned.family });
+    for (const a of pinned) opts.onConnect?.({ url: u.href, address: a.address, family: a.family });
     req.on("socket", (sock) => {
       // Defence in depth: the peer must be the address we checked.
       sock.once("connect", () => {

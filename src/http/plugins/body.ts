@@ -28,11 +28,9 @@ export async function registerBodyParsing(app: FastifyInstance, opts: { bodyLimi
     (_req, body, done) => done(null, body),
   );
 
-  // Bodies without any content type (a bare DELETE, a GET with Content-Length) are read as text
-  // and treated as no body.
-  app.addContentTypeParser("", { parseAs: "string", bodyLimit: opts.bodyLimit }, (_req, _body, done) => done(null, undefined));
-
   await app.register(multipart, {
+    // Keep the client's file name as sent: Dify refuses names containing / or \ (apps spec §10.1).
+    preservePath: true,
     limits: { fileSize: opts.fileSizeLimit, files: 10, fields: 20, fieldSize: 1024 * 1024, parts: 40 },
   });
 }

@@ -60,8 +60,11 @@ export function fileRoutes(app: FastifyInstance, s: Services): void {
     const { name, extension } = checkFilename(s.config, file.filename);
     if (tooLarge) throw Errors.fileTooLarge();
     // A missing or generic part type is common (requests 2-tuples, Java): take it from the name.
-    const declared = (file.mimetype ?? "").trim();
-    const mimeType = declared && declared !== "application/octet-stream" ? declared : mimeFromName(extension);
+    // A part without a Content-Type reaches us as text/plain (the multipart parser's default).
+    const declared = (file.mimetype ?? "").trim().toLowerCase();
+    const fromName = mimeFromName(extension);
+    const generic = declared === "" || declared === "application/octet-stream" || (declared === "text/plain" && fromName !== "application/octet-stream");
+    const mimeType = generic ? fromName : declared;
     const endUser = await s.endUsers.getOrCreate(ctx.tenant_id, ctx.id, user.trim() || DEFAULT_USER);
     const row = await s.files.save({
       tenantId: ctx.tenant_id, appId: ctx.id, createdByRole: "end_user", createdBy: endUser.id,

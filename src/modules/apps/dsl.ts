@@ -343,7 +343,9 @@ function readYaml(text: string): unknown {
   } catch (e) {
     throw new DslError(`Invalid YAML: ${firstLine(e)}`);
   }
-  if (doc.errors.length > 0) throw new DslError(`Invalid YAML: ${firstLine(doc.errors[0])}`);
+  const err = doc.errors[0];
+  if (err?.code === "MULTIPLE_DOCS") throw new DslError("Invalid YAML: expected a single document in the stream");
+  if (err) throw new DslError(`Invalid YAML: ${firstLine(err)}`);
   // PyYAML's safe_load refuses tags it cannot construct (e.g. !!python/object); so do we.
   const badTag = doc.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED");
   if (badTag) throw new DslError(`Invalid YAML: ${firstLine(badTag)}`);

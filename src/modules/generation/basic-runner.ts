@@ -2,6 +2,7 @@
 // moderation → prompt → model stream → output moderation → persist → message_end. Every frame is
 // published to the task's event stream; the terminal frame is published only after the rows it
 // describes are committed, so a GET /v1/messages right after message_end sees the message.
+import type { Config } from "../../config/index.js";
 import type { Logger } from "../../lib/logger.js";
 import type { PrismaClient } from "../../lib/prisma.js";
 import { toUnix } from "../../lib/time.js";
@@ -13,10 +14,11 @@ import type { Models } from "../models/index.js";
 import { toErrorFrameParts } from "../models/index.js";
 import { generateConversationName } from "./llm-tasks.js";
 import { messageFrames, type AppMode } from "./frames.js";
-import { buildBasicPrompt, checkKeywordModeration, type HistoryTurn } from "./prompt.js";
+import { buildBasicPrompt, checkKeywordModeration, keywordModerationInputTexts, type HistoryTurn } from "./prompt.js";
 import type { Storage } from "../../lib/storage.js";
 
 export interface RunnerDeps {
+  config: Config;
   prisma: PrismaClient;
   events: RunEvents;
   models: Models;
@@ -31,6 +33,8 @@ interface ModelRef {
   mode?: "chat" | "completion";
   completion_params?: Record<string, unknown>;
 }
+
+const NAMING_TIMEOUT_MS = 30_000;
 
 /** Dify streams preset replies (moderation, annotations) one character at a time (apps spec §6.4). */
 async function streamPreset(events: RunEvents, taskId: string, text: string, frame: (s: string) => Record<string, unknown>) {
@@ -62,6 +66,7 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
 
   const stop = await events.stopSignal(job.taskId);
   let answer = "";
+  let failed = false;
   try {
     const cfg = await deps.apps.config(job.appId);
     const modelConfig = cfg?.modelConfig ?? {};
@@ -82,10 +87,9 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
     }
 
     const moderation = (modelConfig.sensitive_word_avoidance ?? {}) as Record<string, unknown>;
-    const stringInputs = Object.values(inputs).filter((v): v is string => typeof v === "string");
 
     // Input moderation (dsl-and-workflow §2.3 step 3): a flagged input answers with the preset.
-    const inputVerdict = await moderate(deps, moderation, "inputs", [...stringInputs, query]);
+    const inputVerdict = await moderate(deps, moderation, "inputs", keywordModerationInputTexts(inputs, query));
     let usage: Record<string, unknown>;
     let promptRecord: unknown = [];
     if (inputVerdict.flagged) {
@@ -93,7 +97,9 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       await streamPreset(events, job.taskId, answer, (c) => frames.message(c));
       usage = models.usage(model, 0, 0, (Date.now() - job.acceptedAt) / 1000);
     } else {
-      const images = await loadMessageImages({ prisma, storage: deps.storage }, message.id, modelConfig.file_upload);
+      // Remote images are fetched under the outbound policy and sent inline, so the model
+      // provider never needs to reach a URL the end user chose.
+      const images = await loadMessageImages({ prisma, storage: deps.storage, config: deps.config }, message.id, modelConfig.file_upload);
       const built = buildBasicPrompt({
         appMode: mode === "completion" ? "completion" : "chat",
         modelConfig,
@@ -109,7 +115,8 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       let completionTokens = 0;
       for await (const ev of models.chatStream({
         model,
-        ...("messages" in built ? { messages: built.messages } : { messages: [], prompt: built.prompt, stop: built.stop }),
+        ...("messages" in built ? { messages: built.messages } : { messages: [], prompt: built.prompt }),
+        stop: built.stop,
         signal: stop.signal,
         user: endUser?.session_id,
       })) {
@@ -159,6 +166,7 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
     });
     await events.publish(job.taskId, frames.messageEnd(metadata, null));
   } catch (err) {
+    failed = true;
     const parts = toErrorFrameParts(err);
     if (parts.status >= 500) log.error({ err }, "run failed");
     else log.info({ code: parts.code }, "run ended with an error");
@@ -171,12 +179,13 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
     await events.end(job.taskId);
   }
 
-  // Conversation title, after the answer (apps spec §8.7: failures are swallowed).
-  if (job.autoGenerateName && message.conversation_id) {
+  // Conversation title, after the answer (apps spec §8.7: failures are swallowed). Bounded in
+  // time so a slow provider cannot hold the job (and a graceful shutdown) forever.
+  if (job.autoGenerateName && message.conversation_id && !failed) {
     try {
       const cfg = await deps.apps.config(job.appId);
       const model = ((cfg?.modelConfig ?? {}).model ?? {}) as ModelRef;
-      const name = await generateConversationName(models, model, message.query);
+      const name = await generateConversationName(models, model, message.query, { logger: log, signal: AbortSignal.timeout(NAMING_TIMEOUT_MS) });
       if (name) await prisma.conversation.update({ where: { id: message.conversation_id }, data: { name } });
     } catch (err) {
       log.debug({ err }, "conversation naming failed");
@@ -184,24 +193,21 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
   }
 }
 
+/** sensitive_word_avoidance (dsl-and-workflow §2.8): keywords or OpenAI moderation, per side. */
 async function moderate(
   deps: RunnerDeps,
   cfg: Record<string, unknown>,
   side: "inputs" | "outputs",
-  texts: string[],
+  texts: unknown[],
 ): Promise<{ flagged: boolean; presetResponse: string }> {
   if (!cfg.enabled) return { flagged: false, presetResponse: "" };
-  const config = (cfg.config ?? cfg.configs ?? {}) as Record<string, unknown>;
-  const sideCfg = (config[`${side}_config`] ?? {}) as { enabled?: boolean; preset_response?: string };
-  if (!sideCfg.enabled) return { flagged: false, presetResponse: "" };
-  const preset = sideCfg.preset_response ?? "";
-  if (cfg.type === "keywords") {
-    const v = checkKeywordModeration(config, texts);
-    return { flagged: v.flagged, presetResponse: preset };
-  }
+  if (cfg.type === "keywords") return checkKeywordModeration(cfg, texts, side);
   if (cfg.type === "openai_moderation") {
-    const v = await deps.models.moderate(texts.filter(Boolean));
-    return { flagged: v.flagged, presetResponse: preset };
+    const config = (cfg.config ?? {}) as Record<string, unknown>;
+    const sideCfg = (config[`${side}_config`] ?? {}) as { enabled?: boolean; preset_response?: string };
+    if (!sideCfg.enabled) return { flagged: false, presetResponse: "" };
+    const v = await deps.models.moderate(texts.map((t) => (typeof t === "string" ? t : JSON.stringify(t))).filter(Boolean));
+    return { flagged: v.flagged, presetResponse: sideCfg.preset_response ?? "" };
   }
   return { flagged: false, presetResponse: "" };
 }

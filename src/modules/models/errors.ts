@@ -116,3 +116,23 @@ export function toStreamErrorParts(err: unknown): StreamErrorParts {
       return { code: "internal_server_error", message: STREAM_INTERNAL_MESSAGE, status: 500 };
   }
 }
+
+/** Alias of toStreamErrorParts (the name the generation runner uses). */
+export const toErrorFrameParts = toStreamErrorParts;
+
+/**
+ * Whether a failed model call is worth retrying later (DESIGN §7: transient model errors retry,
+ * bad input does not): connection failures, timeouts, rate limits (not exhausted quota) and 5xx.
+ * Accepts the original error or the DifyError from toDifyModelError (which keeps it as `cause`).
+ */
+export function isRetryableModelError(err: unknown): boolean {
+  const original = err instanceof DifyError ? (err as { cause?: unknown }).cause : err;
+  if (original instanceof OpenAI.APIUserAbortError) return false;
+  if (original instanceof OpenAI.APIConnectionError) return true;
+  if (original instanceof OpenAI.APIError) {
+    const status = original.status ?? 0;
+    if (status === 429) return original.code !== "insufficient_quota" && original.type !== "insufficient_quota";
+    return status >= 500 || status === 408 || status === 409;
+  }
+  return false;
+}

@@ -191,6 +191,15 @@ export function loadModelsFile(path: string): ModelsFile {
   return parseModelsFile(text, `MODELS_FILE ${path}`);
 }
 
+function toPricing(p: NonNullable<Entry["pricing"]>): Pricing {
+  return {
+    input: Decimal.parse(p.input),
+    output: p.output !== undefined ? Decimal.parse(p.output) : undefined,
+    unit: Decimal.parse(p.unit),
+    currency: p.currency,
+  };
+}
+
 function globMatches(pattern: string, name: string): boolean {
   if (pattern === "*") return true;
   if (!pattern.includes("*")) return pattern === name;
@@ -209,6 +218,8 @@ export interface Registry {
   readonly file: ModelsFile;
   /** Endpoint for a Dify model. Throws provider_not_initialize when no base URL / key is configured. */
   resolve(provider: string | undefined, name: string, type: ModelType): ModelEndpoint;
+  /** Pricing of a model (no credential check: usage can be computed for any model). */
+  pricing(provider: string | undefined, name: string, type?: ModelType): Pricing | undefined;
   /** Model used for conversation names and suggested questions when configured (apps spec §8.7). */
   systemModel(): ModelRef | undefined;
   moderationModel(): ModelRef;
@@ -240,6 +251,10 @@ export function createRegistry(config: Config, opts: RegistryOptions = {}): Regi
 
   return {
     file,
+    pricing(providerIn, name, type = "llm") {
+      const p = findEntry(normaliseProvider(providerIn), name, type)?.entry.pricing;
+      return p ? toPricing(p) : undefined;
+    },
     resolve(providerIn, name, type) {
       const provider = normaliseProvider(providerIn);
       const found = findEntry(provider, name, type);
@@ -277,14 +292,7 @@ export function createRegistry(config: Config, opts: RegistryOptions = {}): Regi
         streamUsage: entry?.stream_usage ?? true,
         extraParams: entry?.extra_params ?? [],
         extraBody: entry?.extra_body,
-        pricing: p
-          ? {
-              input: Decimal.parse(p.input),
-              output: p.output !== undefined ? Decimal.parse(p.output) : undefined,
-              unit: Decimal.parse(p.unit),
-              currency: p.currency,
-            }
-          : undefined,
+        pricing: p ? toPricing(p) : undefined,
         dimensions: entry?.dimensions,
         batchSize: entry?.batch_size,
         rerankPath: entry?.rerank_path ?? "/rerank",
