@@ -1,7 +1,7 @@
 // buildApp(deps): the whole HTTP surface as a Fastify instance that never listens (tests drive
 // it with inject or listen on port 0; the CLI listens). Plugin order matters: validation and
 // errors first, then body parsing, then auth hooks, then routes.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { AppDeps } from "./deps.js";
 import { registerErrorHandling } from "./plugins/errors.js";
 import { registerBodyParsing } from "./plugins/body.js";
@@ -23,7 +23,8 @@ export async function buildApp(deps: AppDeps): Promise<ServifyApp> {
   const maxUploadMb = Math.max(config.UPLOAD_FILE_SIZE_LIMIT, config.UPLOAD_IMAGE_FILE_SIZE_LIMIT, config.UPLOAD_VIDEO_FILE_SIZE_LIMIT, config.UPLOAD_AUDIO_FILE_SIZE_LIMIT);
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: config.LOG_LEVEL !== "debug" && config.LOG_LEVEL !== "trace",
+    // Per-request log lines only at debug/trace: at thousands of streams they cost more than they tell.
+    logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== "debug" && config.LOG_LEVEL !== "trace" }),
     // `//` in paths and trailing slashes (client-compatibility A.1): matched, never redirected.
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 500 },
     bodyLimit: Math.round(config.BODY_LIMIT_MB * 1024 * 1024),

@@ -6,6 +6,8 @@ import { z } from "zod";
 export const QUEUES = {
   /** Every generation: completion, chat, agent-chat, advanced-chat, workflow. */
   appRuns: "app-runs",
+  /** Knowledge base: extract → clean → split → index one document (datasets spec §11). */
+  documentIndexing: "document-indexing",
 } as const;
 
 export const appRunJob = z.object({
@@ -28,3 +30,21 @@ export type AppRunJob = z.infer<typeof appRunJob>;
  * could duplicate streamed text). A run whose worker died is re-delivered once by BullMQ's
  * stalled-job check and ends with an error event if it cannot finish. */
 export const APP_RUN_JOB_OPTIONS = { attempts: 1, removeOnComplete: { age: 3600, count: 10000 }, removeOnFail: { age: 24 * 3600 } } as const;
+
+/** One document to (re)index. Idempotent: re-running replaces the document's segments and index
+ * entries instead of adding to them (datasets spec §11.8). Transient model errors retry. */
+export const documentIndexingJob = z.object({
+  tenantId: z.uuid(),
+  datasetId: z.uuid(),
+  documentId: z.uuid(),
+  /** "index" = full pipeline from the source; "reindex" = re-embed existing segments only. */
+  action: z.enum(["index", "reindex"]).default("index"),
+});
+export type DocumentIndexingJob = z.infer<typeof documentIndexingJob>;
+
+export const DOCUMENT_INDEXING_JOB_OPTIONS = {
+  attempts: 3,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: { age: 3600, count: 10000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
