@@ -355,3 +355,24 @@ describe("titles and suggested questions (LLM-made)", () => {
     expect(prompt).toContain("What is pgvector?");
   });
 });
+
+describe("concurrency limit (apps spec §3.5)", () => {
+  it("429 too_many_requests with Retry-After while the app is at its limit; the slot frees when the run ends", async () => {
+    const b = await appWithKey(t);
+    await t.prisma.app.update({ where: { id: b.appId }, data: { max_active_requests: 1 } });
+    fake.enqueue("chat", { text: "slow one two three", chunks: 4, chunkDelayMs: 150 });
+    const first = postSse(base, "/v1/chat-messages", b.auth, { query: "first", inputs: { company: "A" }, user: "lim", response_mode: "streaming", auto_generate_name: false });
+    await fake.waitForRequest("chat");
+    const second = await t.app.inject({ method: "POST", url: "/v1/chat-messages", headers: b.auth, payload: { query: "second", inputs: { company: "A" }, user: "lim" } });
+    expect(second.statusCode).toBe(429);
+    expect(second.json()).toEqual({
+      code: "too_many_requests",
+      message: `Too many requests. Please try again later. The current maximum concurrent requests allowed for ${b.appId} is 1.`,
+      status: 429,
+    });
+    expect(second.headers["retry-after"]).toBe("1");
+    expect((await first).events.at(-1)!.event).toBe("message_end");
+    const third = await t.app.inject({ method: "POST", url: "/v1/chat-messages", headers: b.auth, payload: { query: "third", inputs: { company: "A" }, user: "lim" } });
+    expect(third.statusCode).toBe(200);
+  });
+});

@@ -6,6 +6,7 @@ import { createTenantService } from "../modules/tenants/service.js";
 import { createFileService } from "../modules/files/service.js";
 import { createGenerationService } from "../modules/generation/service.js";
 import { createLlmServices } from "../modules/generation/llm-services.js";
+import { createActiveRequestLimiter } from "../modules/generation/active-requests.js";
 
 export function createServices(deps: AppDeps) {
   const files = createFileService(deps);
@@ -17,6 +18,7 @@ export function createServices(deps: AppDeps) {
     files,
     generation: createGenerationService({ ...deps, files }),
     llm: createLlmServices(deps),
+    activeRequests: createActiveRequestLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.APP_MAX_ACTIVE_REQUESTS),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -44,14 +44,16 @@ export function generationRoutes(app: FastifyInstance, s: Services): void {
     const ctx = req.app!;
     if (ctx.mode !== "completion") throw Errors.appUnavailable();
     const body = parseOr400(completionBody, jsonBody(req), "CompletionRequestPayload");
-    const run = await s.generation.start(ctx, req.endUser!.id, {
-      query: stripNul(body.query ?? ""),
-      inputs: body.inputs,
-      files: body.files ?? null,
-      conversationId: null,
-      autoGenerateName: false,
+    return limited(s, ctx, async () => {
+      const run = await s.generation.start(ctx, req.endUser!.id, {
+        query: stripNul(body.query ?? ""),
+        inputs: body.inputs,
+        files: body.files ?? null,
+        conversationId: null,
+        autoGenerateName: false,
+      });
+      return respond(req, reply, s, run, ctx.mode, body.response_mode ?? "blocking");
     });
-    return respond(req, reply, s, run, ctx.mode, body.response_mode ?? "blocking");
   });
 
   app.post("/v1/chat-messages", { config: userInBody }, async (req, reply) => {
@@ -66,14 +68,16 @@ export function generationRoutes(app: FastifyInstance, s: Services): void {
     if (ctx.mode === "agent-chat" && mode === "blocking") throw Errors.invalidParam("Agent Chat App does not support blocking mode");
     if (!RUNNABLE.has(ctx.mode)) throw Errors.appUnavailable(`App mode ${ctx.mode} is not supported by this Servify version yet.`);
     const conversationId = body.conversation_id?.trim() || null;
-    const run = await s.generation.start(ctx, req.endUser!.id, {
-      query,
-      inputs: body.inputs,
-      files: body.files ?? null,
-      conversationId,
-      autoGenerateName: body.auto_generate_name ?? true,
+    return limited(s, ctx, async () => {
+      const run = await s.generation.start(ctx, req.endUser!.id, {
+        query,
+        inputs: body.inputs,
+        files: body.files ?? null,
+        conversationId,
+        autoGenerateName: body.auto_generate_name ?? true,
+      });
+      return respond(req, reply, s, run, ctx.mode, mode);
     });
-    return respond(req, reply, s, run, ctx.mode, mode);
   });
 
   const stopRoute = (url: string, modeOk: (mode: string) => boolean, wrongMode: () => Error) =>
@@ -86,6 +90,16 @@ export function generationRoutes(app: FastifyInstance, s: Services): void {
     });
   stopRoute("/v1/completion-messages/:task_id/stop", (m) => m === "completion", () => Errors.appUnavailable());
   stopRoute("/v1/chat-messages/:task_id/stop", (m) => CHAT_MODES.has(m), () => Errors.notChatApp());
+}
+
+/** Holds one of the app's concurrent-request slots (apps spec §3.5) until the response is done. */
+async function limited<T>(s: Services, app: { id: string; max_active_requests: number | null }, work: () => Promise<T>): Promise<T> {
+  const release = await s.activeRequests.acquire(app);
+  try {
+    return await work();
+  } finally {
+    await release();
+  }
 }
 
 async function respond(req: FastifyRequest, reply: FastifyReply, s: Services, run: StartedRun, mode: string, responseMode: "blocking" | "streaming") {
