@@ -2,6 +2,7 @@
 import { UnrecoverableError, type Job } from "bullmq";
 import { appRunJob } from "../src/queue/contract.js";
 import { runBasicApp, type RunnerDeps } from "../src/modules/generation/basic-runner.js";
+import { runGraphApp } from "../src/modules/workflow/runner.js";
 
 export function appRunsProcessor(deps: RunnerDeps) {
   return async (job: Job): Promise<void> => {
@@ -12,6 +13,10 @@ export function appRunsProcessor(deps: RunnerDeps) {
       case "completion":
       case "chat":
         await runBasicApp(deps, payload);
+        return;
+      case "workflow":
+      case "advanced-chat":
+        await runGraphApp(deps, payload);
         return;
       default:
         // Refused at the route; a job of another kind can only come from a newer producer.

@@ -4,6 +4,7 @@ import { Worker } from "bullmq";
 import { QUEUES } from "../src/queue/contract.js";
 import type { WorkerDeps } from "../src/runtime.js";
 import { appRunsProcessor } from "./app-runs.js";
+import { documentIndexingProcessor } from "./document-indexing.js";
 
 export interface RunningWorkers {
   close(): Promise<void>;
@@ -15,6 +16,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const workers = [
     // Generations are I/O-bound (model streams): many run at once per process.
     new Worker(QUEUES.appRuns, appRunsProcessor(deps), { connection, prefix, concurrency: deps.config.APP_RUN_CONCURRENCY, maxStalledCount: 1 }),
+    // Indexing is CPU-bound (extraction, splitting) between embedding calls: a few at once.
+    new Worker(QUEUES.documentIndexing, documentIndexingProcessor(deps), { connection, prefix, concurrency: deps.config.DOCUMENT_INDEXING_CONCURRENCY }),
   ];
   for (const w of workers) {
     w.on("failed", (job, err) => deps.logger.error({ err, queue: w.name, jobId: job?.id }, "job failed"));

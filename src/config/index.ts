@@ -49,8 +49,26 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().default("servify"),
   // Generations one worker process runs at once (they mostly wait on model streams).
   APP_RUN_CONCURRENCY: z.coerce.number().int().positive().default(50),
+  // Documents one worker process indexes at once (extraction and splitting are CPU-bound).
+  DOCUMENT_INDEXING_CONCURRENCY: z.coerce.number().int().positive().default(2),
+  // Largest custom chunk length accepted by the indexing worker (datasets spec §5.2).
+  INDEXING_MAX_SEGMENTATION_TOKENS_LENGTH: z.coerce.number().int().positive().default(4000),
+  // Graph run limits (dsl-and-workflow §3.10): node starts per run and wall time in seconds,
+  // both checked when a node finishes.
+  WORKFLOW_MAX_EXECUTION_STEPS: z.coerce.number().int().positive().default(500),
+  WORKFLOW_MAX_EXECUTION_TIME: z.coerce.number().positive().default(1200),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10000),
   LOG_PRETTY: bool.default(false),
+  // Knowledge API limits (datasets spec §6.1): chunks per add-segments request (0 = unlimited)
+  // and attachments per chunk.
+  DATASET_MAX_SEGMENTS_PER_REQUEST: z.coerce.number().int().min(0).default(0),
+  SINGLE_CHUNK_ATTACHMENT_LIMIT: z.coerce.number().int().min(0).default(10),
+  // Code nodes (src/modules/workflow/sandbox): wall-time limit per run, memory cap per run (MB),
+  // idle Python interpreters kept booted, and runs executing at once per language.
+  CODE_EXECUTION_TIMEOUT_MS: z.coerce.number().int().positive().default(10000),
+  CODE_SANDBOX_MEMORY_MB: z.coerce.number().int().min(64).default(256),
+  CODE_SANDBOX_PYTHON_WARM: z.coerce.number().int().min(0).default(2),
+  CODE_SANDBOX_MAX_CONCURRENCY: z.coerce.number().int().positive().default(4),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -15,6 +15,14 @@ import { adminRoutes } from "./routes/admin.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { messageRoutes } from "./routes/messages.js";
 import { generationRoutes } from "./routes/generation.js";
+import { workflowRoutes } from "./routes/workflows.js";
+import { datasetRoutes } from "./routes/datasets.js";
+import { datasetTagRoutes } from "./routes/dataset-tags.js";
+import { datasetMetadataRoutes } from "./routes/dataset-metadata.js";
+import { workspaceModelRoutes } from "./routes/workspace-models.js";
+import { datasetRetrievalRoutes } from "./routes/dataset-retrieval.js";
+import { documentRoutes } from "./routes/documents.js";
+import { segmentRoutes } from "./routes/segments.js";
 
 export type ServifyApp = FastifyInstance & { services: Services };
 
@@ -44,6 +52,14 @@ export async function buildApp(deps: AppDeps): Promise<ServifyApp> {
   conversationRoutes(app, services, { names: services.llm });
   messageRoutes(app, services, { suggestions: services.llm });
   generationRoutes(app, services);
+  workflowRoutes(app, services);
+  datasetRoutes(app, services);
+  datasetTagRoutes(app, services);
+  datasetMetadataRoutes(app, services);
+  workspaceModelRoutes(app, services);
+  datasetRetrievalRoutes(app, services);
+  documentRoutes(app, services);
+  segmentRoutes(app, services);
   if (config.ADMIN_API_KEY) adminRoutes(app, services);
 
   return Object.assign(app as unknown as FastifyInstance, { services });

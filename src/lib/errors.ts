@@ -101,4 +101,15 @@ export const Errors = {
   lastConversationNotFound: def(404, "not_found", "Last Conversation Not Exists."),
   firstMessageNotFound: def(404, "not_found", "First Message Not Exists."),
   conversationVariableNotFound: def(404, "not_found", "Conversation Variable Not Exists."),
+
+  // ---- knowledge (dataset) errors, datasets spec §4–§9
+  datasetNameDuplicate: def(409, "dataset_name_duplicate", "The dataset name already exists. Please modify your dataset name."),
+  datasetInUse: def(409, "dataset_in_use", "The dataset is being used by some apps. Please remove the dataset from the apps before deleting it."),
+  // datasets spec §7 (retrieve / hit-testing)
+  datasetNotInitialized: def(400, "dataset_not_initialized", "The dataset is still being initialized or indexing. Please wait a moment."),
+
+  // ---- documents / segments, datasets spec §5.7, §5.8, §5.12
+  invalidMetadata: (value: string) => new DifyError(400, "invalid_metadata", `Invalid metadata value: ${value}`),
+  archivedDocumentImmutable: def(403, "archived_document_immutable", "The archived document is not editable."),
+  invalidAction: (msg: string) => new DifyError(400, "invalid_action", msg),
 } as const;

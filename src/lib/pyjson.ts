@@ -3,6 +3,8 @@
 // same style without the trailing newline; SSE frames use compact JSON (sse writer).
 // Key order is insertion order, so response builders construct objects field by field.
 
+import { pyFloatRepr } from "./pyrepr.js";
+
 const ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 function str(s: string): string {
@@ -10,8 +12,15 @@ function str(s: string): string {
   return `"${s.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}"`;
 }
 
+/** A number Python holds as a float: printed `0.0`, `1.0`, `0.5` (e.g. score thresholds, datasets
+ * spec §3.2), where a JS number would print `0`, `1`. */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
 export function pyJson(value: unknown): string {
   if (value === null || value === undefined) return "null";
+  if (value instanceof PyFloat) return pyFloatRepr(value.value);
   switch (typeof value) {
     case "string":
       return str(value);

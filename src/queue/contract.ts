@@ -19,6 +19,8 @@ export const appRunJob = z.object({
   endUserId: z.uuid(),
   messageId: z.uuid().nullable(),
   conversationId: z.uuid().nullable(),
+  /** Graph apps (workflow, advanced-chat): the workflow_runs row created by the route. */
+  workflowRunId: z.uuid().nullable().optional(),
   /** First message of a new conversation that asked for a generated title (apps spec §8.7). */
   autoGenerateName: z.boolean().default(false),
   /** Milliseconds since epoch when the route accepted the request (latency is measured from here). */

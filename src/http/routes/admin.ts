@@ -13,6 +13,7 @@ const admin = { auth: "admin" as const };
 const appNotFound = () => new DifyError(404, "not_found", "App not found.");
 
 const importJson = z.object({ yaml_content: z.string().min(1).max(10 * 1024 * 1024), tenant_id: z.uuid().optional() });
+const datasetMappingsBody = z.object({ mappings: z.record(z.string().min(1).max(255), z.uuid()) });
 const datasetKeyBody = z.object({ dataset_ids: z.array(z.uuid()).max(1000).nullish(), tenant_id: z.uuid().optional() });
 
 async function tenantFor(s: Services, req: FastifyRequest, bodyTenant?: string) {
@@ -82,6 +83,26 @@ export function adminRoutes(app: FastifyInstance, s: Services): void {
     const ok = await s.apiKeys.delete({ id: p.key_id.toLowerCase(), appId: p.app_id.toLowerCase(), type: "app" });
     if (!ok) throw new DifyError(404, "not_found", "API key not found.");
     return reply.status(204).send();
+  });
+
+  // DSL dataset ids → local datasets (dsl-and-workflow §2.7; src/modules/generation/dataset-context.ts).
+  // PUT replaces the app's whole mapping; every local id must be a dataset of the app's tenant.
+  app.put(`/admin/v1/apps/${uuidParam("app_id")}/datasets`, { config: admin }, async (req) => {
+    const found = await s.apps.get((req.params as { app_id: string }).app_id.toLowerCase());
+    if (!found) throw appNotFound();
+    const b = parseOr400(datasetMappingsBody, typeof req.body === "object" && req.body ? req.body : {}, "AppDatasetMappingRequest");
+    const entries = Object.entries(b.mappings).map(([dsl, local]) => [dsl, local.toLowerCase()] as const);
+    const localIds = [...new Set(entries.map(([, local]) => local))];
+    if (localIds.length) {
+      const n = await s.prisma.dataset.count({ where: { id: { in: localIds }, tenant_id: found.tenant_id } });
+      if (n !== localIds.length) throw new DifyError(404, "not_found", "Dataset not found.");
+    }
+    await s.prisma.$transaction([
+      s.prisma.appDatasetMapping.deleteMany({ where: { app_id: found.id } }),
+      s.prisma.appDatasetMapping.createMany({ data: entries.map(([dsl, local]) => ({ app_id: found.id, dsl_dataset_id: dsl, dataset_id: local })) }),
+    ]);
+    const rows = await s.prisma.appDatasetMapping.findMany({ where: { app_id: found.id }, orderBy: { dsl_dataset_id: "asc" } });
+    return { data: rows.map((r) => ({ dsl_dataset_id: r.dsl_dataset_id, dataset_id: r.dataset_id })) };
   });
 
   app.post("/admin/v1/dataset-api-keys", { config: admin }, async (req, reply) => {

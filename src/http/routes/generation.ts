@@ -13,7 +13,7 @@ import { toUnix } from "../../lib/time.js";
 
 const CHAT_MODES = new Set(["chat", "agent-chat", "advanced-chat"]);
 /** Modes whose runners are in this build; the others answer app_unavailable until they land. */
-const RUNNABLE = new Set(["completion", "chat"]);
+const RUNNABLE = new Set(["completion", "chat", "advanced-chat"]);
 
 const responseMode = z.enum(["blocking", "streaming"]).nullish();
 // Unknown keys are ignored (pydantic extra="ignore"); `null` means absent (client-compatibility A.7).
@@ -69,13 +69,23 @@ export function generationRoutes(app: FastifyInstance, s: Services): void {
     if (!RUNNABLE.has(ctx.mode)) throw Errors.appUnavailable(`App mode ${ctx.mode} is not supported by this Servify version yet.`);
     const conversationId = body.conversation_id?.trim() || null;
     return limited(s, ctx, async () => {
-      const run = await s.generation.start(ctx, req.endUser!.id, {
-        query,
-        inputs: body.inputs,
-        files: body.files ?? null,
-        conversationId,
-        autoGenerateName: body.auto_generate_name ?? true,
-      });
+      // advanced-chat runs the published graph (apps spec §5.3; src/modules/workflow/service.ts).
+      const run = ctx.mode === "advanced-chat"
+        ? await s.workflows.startChat(ctx, req.endUser!, {
+            query,
+            inputs: body.inputs,
+            files: body.files ?? null,
+            conversationId,
+            workflowId: body.workflow_id?.trim() || null,
+            autoGenerateName: body.auto_generate_name ?? true,
+          })
+        : await s.generation.start(ctx, req.endUser!.id, {
+            query,
+            inputs: body.inputs,
+            files: body.files ?? null,
+            conversationId,
+            autoGenerateName: body.auto_generate_name ?? true,
+          });
       return respond(req, reply, s, run, ctx.mode, mode);
     });
   });

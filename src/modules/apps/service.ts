@@ -78,9 +78,16 @@ export function createAppService(prisma: PrismaClient) {
       const parsed = parseDsl(yamlText);
       const id = await writeApp(tenantId, parsed);
       const warnings = [...parsed.warnings];
-      if (parsed.datasetIds.length > 0) {
+      // Ids that already are datasets of this tenant are used as they are (dataset-context.ts);
+      // only the others need a mapping.
+      const uuidLike = parsed.datasetIds.filter((x) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(x)).map((x) => x.toLowerCase());
+      const local = new Set(
+        uuidLike.length ? (await prisma.dataset.findMany({ where: { tenant_id: tenantId, id: { in: uuidLike } }, select: { id: true } })).map((d) => d.id) : [],
+      );
+      const unmapped = parsed.datasetIds.filter((x) => !local.has(x.toLowerCase()));
+      if (unmapped.length > 0) {
         warnings.push(
-          `Knowledge dataset ids not mapped to local datasets: ${parsed.datasetIds.join(", ")} (map them with PUT /admin/v1/apps/${id}/datasets)`,
+          `Knowledge dataset ids not mapped to local datasets: ${unmapped.join(", ")} (map them with PUT /admin/v1/apps/${id}/datasets)`,
         );
       }
       return { id, name: parsed.app.name, mode: parsed.mode, warnings };

@@ -15,6 +15,7 @@ import { toErrorFrameParts } from "../models/index.js";
 import { generateConversationName } from "./llm-tasks.js";
 import { messageFrames, type AppMode } from "./frames.js";
 import { buildBasicPrompt, checkKeywordModeration, keywordModerationInputTexts, type HistoryTurn } from "./prompt.js";
+import { retrieveDatasetContext, type DatasetContext } from "./dataset-context.js";
 import type { Storage } from "../../lib/storage.js";
 
 export interface RunnerDeps {
@@ -92,6 +93,7 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
     const inputVerdict = await moderate(deps, moderation, "inputs", keywordModerationInputTexts(inputs, query));
     let usage: Record<string, unknown>;
     let promptRecord: unknown = [];
+    let rag: DatasetContext = { context: null, retrieverResources: [] };
     if (inputVerdict.flagged) {
       answer = inputVerdict.presetResponse;
       await streamPreset(events, job.taskId, answer, (c) => frames.message(c));
@@ -100,6 +102,14 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       // Remote images are fetched under the outbound policy and sent inline, so the model
       // provider never needs to reach a URL the end user chose.
       const images = await loadMessageImages({ prisma, storage: deps.storage, config: deps.config }, message.id, modelConfig.file_upload);
+      // Knowledge retrieval (dsl-and-workflow §2.3 step 6, §2.7): context + citations.
+      const app = await prisma.app.findUnique({ where: { id: job.appId }, select: { tenant_id: true } });
+      if (app) {
+        rag = await retrieveDatasetContext(
+          { prisma, models, logger: log },
+          { appId: job.appId, tenantId: app.tenant_id, appMode: mode === "completion" ? "completion" : "chat", modelConfig, inputs, query, model, user: endUser?.session_id, signal: stop.signal },
+        );
+      }
       const built = buildBasicPrompt({
         appMode: mode === "completion" ? "completion" : "chat",
         modelConfig,
@@ -107,7 +117,7 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
         inputs,
         query,
         history,
-        context: null,
+        context: rag.context,
         images,
       });
       promptRecord = "messages" in built ? built.messages : [{ role: "user", text: built.prompt }];
@@ -137,7 +147,7 @@ export async function runBasicApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       usage = models.usage(model, promptTokens, completionTokens, (Date.now() - job.acceptedAt) / 1000);
     }
 
-    const metadata = { annotation_reply: null, retriever_resources: [], usage };
+    const metadata = { annotation_reply: null, retriever_resources: rag.retrieverResources, usage };
     await prisma.$transaction(async (tx) => {
       await tx.message.update({
         where: { id: message.id },

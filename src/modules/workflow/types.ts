@@ -36,6 +36,10 @@ export interface VariablePool {
   renderTemplate(template: string): string;
   /** Dify's text rendering of one value (strings as-is, objects as JSON, files as their URL/markdown …). */
   toText(value: unknown): string;
+  /** The `markdown` rendering of §3.4.2 (answer nodes); same lookup rules as renderTemplate. */
+  renderMarkdown?(template: string): string;
+  /** The `markdown` rendering of one value (§3.4.2). */
+  toMarkdown?(value: unknown): string;
 }
 
 export interface RunInfo {

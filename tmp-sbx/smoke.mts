@@ -1,0 +1,18 @@
+import { createCodeSandbox } from "../src/modules/workflow/sandbox/index.ts";
+const sb = createCodeSandbox({ pythonWarm: 1 });
+const t = async (label: string, p: Promise<unknown>) => { const t0 = performance.now(); try { console.log(label, Math.round(performance.now()-t0), JSON.stringify(await p)); } catch (e: any) { console.log(label, "ERR", Math.round(performance.now()-t0), e.errorType, JSON.stringify(e.message)); } };
+const t0 = performance.now();
+await t("py cold", sb.run({ language: "python3", code: "def main(a):\n    return {'r': a * 2, 'u': 'ü✓', 'n': [1, 2.5, None], 'big': 2**63}", inputs: { a: 21 }, timeoutMs: 10000 }));
+console.log("cold total", Math.round(performance.now() - t0));
+await new Promise(r => setTimeout(r, 1500));
+await t("py warm", sb.run({ language: "python3", code: "def main(a):\n    return {'r': a}", inputs: { a: 1 }, timeoutMs: 10000 }));
+await t("py err", sb.run({ language: "python3", code: "def main():\n    return 1/0", inputs: {}, timeoutMs: 10000 }));
+await t("py loop", sb.run({ language: "python3", code: "def main():\n    while True: pass", inputs: {}, timeoutMs: 2000 }));
+await t("py mem", sb.run({ language: "python3", code: "def main():\n    x = []\n    while True: x.append(' ' * 10**7)", inputs: {}, timeoutMs: 10000 }));
+await t("py after", sb.run({ language: "python3", code: "def main():\n    return {'ok': True}", inputs: {}, timeoutMs: 10000 }));
+await t("js cold", sb.run({ language: "javascript", code: "function main({a}) { return {r: a * 2, s: 'ü'} }", inputs: { a: 2 }, timeoutMs: 10000 }));
+await t("js warm", sb.run({ language: "javascript", code: "function main({a}) { return {r: a * 2} }", inputs: { a: 2 }, timeoutMs: 10000 }));
+await t("js loop", sb.run({ language: "javascript", code: "function main() { while(true){} }", inputs: {}, timeoutMs: 1000 }));
+await t("js mem", sb.run({ language: "javascript", code: "function main() { let a=[]; while(true) a.push('x'.repeat(1e6)+Math.random()) }", inputs: {}, timeoutMs: 10000 }));
+await t("js proc", sb.run({ language: "javascript", code: "function main() { return {p: typeof process, r: typeof require, f: typeof fetch} }", inputs: {}, timeoutMs: 1000 }));
+await sb.close();
