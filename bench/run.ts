@@ -135,10 +135,20 @@ async function main(): Promise<void> {
     LOG_LEVEL: "warn",
   };
   const children: ChildProcess[] = [];
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+  const previous = (() => {
+    try {
+      return JSON.parse(readFileSync(path.join(root, "bench/results.json"), "utf8")) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  })();
+  // A partial run (--only) keeps the other scenarios' last figures.
+  const results: Record<string, unknown> = { ...previous, date: new Date().toISOString(), node: process.version };
   try {
     const servify = startChild([path.join(root, "bin/servify.js"), "all"], servifyEnv);
-    const proxy = startChild([path.join(root, "node_modules/tsx/dist/cli.mjs"), path.join(root, "bench/proxy.ts")], { PORT: String(proxyPort), OPENAI_BASE_URL: fake.baseURL });
+    // tsx as an in-process loader (not its CLI, which forks a second node), so the pid measured
+    // and killed is the proxy itself.
+    const proxy = startChild(["--import", "tsx", path.join(root, "bench/proxy.ts")], { PORT: String(proxyPort), OPENAI_BASE_URL: fake.baseURL });
     children.push(servify, proxy);
     const sBase = `http://127.0.0.1:${servifyPort}`;
     const pBase = `http://127.0.0.1:${proxyPort}`;

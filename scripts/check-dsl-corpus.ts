@@ -4,6 +4,7 @@
 // dsl spec §6) with parseDsl, exports it again with exportDsl, re-imports the export and checks
 // that the round trip gives the same app (name, mode, normalised config), then builds the
 // /parameters body. One line per file, a summary, exit 1 on any failure.
+// With --run, every app is also imported into a real server and run once (scripts/corpus-run.ts).
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -62,8 +63,10 @@ function roundTrip(first: ParsedDsl): void {
   if (d) throw new Error(`round trip changed /parameters at ${d}`);
 }
 
-function main(): number {
-  const dir = resolve(process.argv[2] ?? "../shared/fixtures/dsl");
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const run = args.includes("--run");
+  const dir = resolve(args.find((a) => !a.startsWith("--")) ?? "../shared/fixtures/dsl");
   let files: string[];
   try {
     files = readdirSync(dir)
@@ -91,7 +94,20 @@ function main(): number {
     }
   }
   out(`${passed} passed, ${failed} failed`);
+  if (run) {
+    out("");
+    out("running every app once against the fake model (outbound traffic: loopback only)");
+    const { runCorpus } = await import("./corpus-run.js");
+    const ran = await runCorpus(dir, files);
+    return failed > 0 || ran > 0 ? 1 : 0;
+  }
   return failed > 0 ? 1 : 0;
 }
 
-process.exitCode = main();
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    out(`check failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,6 +1,9 @@
 // Code sandbox (Pyodide / QuickJS in worker threads) and the code node (dsl-and-workflow §4.8):
 // happy paths, Dify's output checks and texts, escape attempts, time and memory limits.
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/lib/logger.js";
 import { codeNode, floatPrecision } from "../src/modules/workflow/nodes/code.js";
@@ -184,8 +187,12 @@ describe("python escape attempts fail safely", () => {
 
   it("cannot start processes", async () => {
     expect((await failure(py("import subprocess\n\ndef main():\n    return {'x': subprocess.run(['ls', '/'], capture_output=True).stdout.decode()}"))).message).toMatch(/Error/);
-    const viaOs = await py("import os\n\ndef main():\n    try:\n        return {'x': str(os.system('ls /'))}\n    except BaseException as e:\n        return {'x': type(e).__name__}");
+    // Emscripten's system() would spawn a host shell: the marker file must never appear.
+    const marker = path.join(tmpdir(), `servify-sandbox-escape-${process.pid}`);
+    const viaOs = await py(`import os\n\ndef main():\n    try:\n        return {'x': str(os.system('touch ${marker}'))}\n    except BaseException as e:\n        return {'x': type(e).__name__}`);
     expect(JSON.stringify(viaOs)).not.toContain("work");
+    await failure(py(`import os\n\ndef main():\n    return {'x': os.popen('touch ${marker}').read()}`)).catch(() => null);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it("an infinite loop is killed at the time limit and the pool recovers", async () => {
@@ -206,7 +213,7 @@ describe("python escape attempts fail safely", () => {
   });
 
   it("no state survives from one run to the next", async () => {
-    await py("import json\njson.loads = lambda *a, **k: {'hijacked': True}\nimport builtins\nbuiltins.LEFTOVER = 1\n\ndef main():\n    return {}");
+    await py("import json\njson.loads = lambda *a, **k: {'hijacked': True}\nimport builtins\nbuiltins.LEFTOVER = 1\n\ndef main():\n    return {}").catch(() => ({}));
     expect(await py("import builtins\n\ndef main(a):\n    return {'a': a, 'left': hasattr(builtins, 'LEFTOVER')}", { a: 1 })).toEqual({ a: 1, left: false });
   });
 });

@@ -42,16 +42,47 @@ Object.defineProperty(WebAssembly.Memory.prototype, "grow", {
   configurable: false,
 });
 
+// WASM imports that reach the host are replaced before instantiation. This is the boundary
+// even for code that corrupts WASM memory or calls function pointers through ctypes: the
+// instance simply has no path to them. Emscripten's system() spawns a shell through
+// child_process in Node, its sockets go through the `ws` package, run_script evals JS.
+const EACCES = 2; // Emscripten/WASI errno numbering
+const deniedImports = {
+  _emscripten_system: () => 0, // system(NULL) → "no shell"; system(cmd) → exit status 0, nothing runs
+  __syscall_socket: () => -EACCES,
+  __syscall_connect: () => -EACCES,
+  __syscall_bind: () => -EACCES,
+  __syscall_listen: () => -EACCES,
+  __syscall_accept4: () => -EACCES,
+  __syscall_sendto: () => -EACCES,
+  __syscall_sendmsg: () => -EACCES,
+  __syscall_recvfrom: () => -EACCES,
+  __syscall_recvmsg: () => -EACCES,
+  _maybe_connect_async: () => -EACCES,
+  _maybe_sendto_async: () => -EACCES,
+  _maybe_recvfrom_async: () => -EACCES,
+  emscripten_run_script: () => {},
+  emscripten_run_script_int: () => 0,
+  emscripten_run_script_string: () => 0,
+};
+function restrictImports(imports) {
+  const env = imports?.env;
+  if (env) for (const [name, fn] of Object.entries(deniedImports)) if (name in env) env[name] = fn;
+  return imports;
+}
 // The parent compiles pyodide.asm.wasm once and hands the WebAssembly.Module to every worker,
 // so a worker only instantiates it (Pyodide would otherwise compile 9.6 MB of WASM each time).
 const precompiled = workerData?.wasmModule;
-if (precompiled instanceof WebAssembly.Module) {
-  const realInstantiate = WebAssembly.instantiate;
-  WebAssembly.instantiate = async function instantiate(source, imports) {
-    if (source instanceof WebAssembly.Module) return realInstantiate.call(this, source, imports);
+const realInstantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = async function instantiate(source, imports) {
+  restrictImports(imports);
+  if (source instanceof WebAssembly.Module) return realInstantiate.call(this, source, imports);
+  if (precompiled instanceof WebAssembly.Module) {
     return { instance: await realInstantiate.call(this, precompiled, imports), module: precompiled };
-  };
-}
+  }
+  return realInstantiate.call(this, source, imports);
+};
+WebAssembly.instantiateStreaming = undefined;
 
 const { loadPyodide } = await import("pyodide");
 
@@ -79,19 +110,21 @@ const pyodide = await loadPyodide({
 const RUNNER = String.raw`
 import builtins as _b, json as _json, sys as _sys, traceback as _tb
 
+_loads, _dumps, _compile, _exec = _json.loads, _json.dumps, compile, exec
+
 def __servify_run(code, inputs_json):
     try:
         ns = {"__name__": "__main__", "__builtins__": _b}
-        exec(compile(code, "<code>", "exec"), ns)
+        _exec(_compile(code, "<code>", "exec"), ns)
         if "main" not in ns:
             raise NameError("name 'main' is not defined")
-        inputs = _json.loads(inputs_json)
+        inputs = _loads(inputs_json)
         out = ns["main"](**inputs)
-        return _json.dumps({"ok": True, "result": _json.dumps(out, ensure_ascii=False, allow_nan=False)})
+        return _dumps({"ok": True, "result": _dumps(out, ensure_ascii=False, allow_nan=False)})
     except BaseException as e:
         tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
         text = "".join(_tb.format_exception(type(e), e, tb))
-        return _json.dumps({"ok": False, "error": text, "errorType": type(e).__name__})
+        return _dumps({"ok": False, "error": text, "errorType": type(e).__name__})
 
 # Warm the modules user code imports most, so runs do not pay for them.
 import json, re, math, datetime, base64, hashlib, random, time, collections, urllib.parse, decimal, string, itertools, functools
@@ -138,6 +171,32 @@ del _m
 const bootMs = performance.now() - t0;
 
 // --- layer 3: strip the JS realm.
+// Pyodide keeps module-scoped handles on Node builtins (a real `require`, fs, vm, ws,
+// child_process). Their exports are this worker's own objects, so every function on them is
+// replaced and the ESM views re-synced: whatever still holds a handle gets a throwing stub.
+{
+  const req = createRequire(import.meta.url);
+  const pyReq = createRequire(indexURL + "pyodide.asm.mjs");
+  const stubAll = (obj, label) => {
+    if (!obj || (typeof obj !== "object" && typeof obj !== "function")) return;
+    for (const key of Object.getOwnPropertyNames(obj)) {
+      if (key === "prototype" || key === "length" || key === "name") continue;
+      const d = Object.getOwnPropertyDescriptor(obj, key);
+      if (d && typeof d.value === "function" && d.writable !== false) {
+        try { obj[key] = function refused() { throw new Error(`${label}.${key} is not available in the sandbox`); }; } catch { /* ignore */ }
+      }
+    }
+  };
+  for (const name of ["child_process", "net", "tls", "dgram", "http", "https", "http2", "dns", "fs", "fs/promises", "vm", "worker_threads", "cluster", "inspector", "module", "os", "v8", "wasi", "repl"]) {
+    try { stubAll(req(`node:${name}`), name); } catch { /* not available */ }
+    try { stubAll(req(`node:${name}`).promises, `${name}.promises`); } catch { /* none */ }
+  }
+  try { stubAll(pyReq("ws"), "ws"); } catch { /* not installed */ }
+  try { req("node:module").syncBuiltinESMExports(); } catch { /* old node */ }
+  for (const key of ["binding", "_linkedBinding", "dlopen", "getBuiltinModule", "kill", "exit", "reallyExit", "abort", "chdir", "setuid", "setgid", "send"]) {
+    try { process[key] = function refused() { throw new Error(`process.${key} is not available in the sandbox`); }; } catch { /* ignore */ }
+  }
+}
 const refuse = (what) => function refused() { throw new Error(`${what} is not available in the sandbox`); };
 const FS = pyodide.FS;
 try { delete FS.filesystems.NODEFS; } catch { /* absent */ }
