@@ -131,7 +131,8 @@ async function main(): Promise<void> {
     OPENAI_BASE_URL: fake.baseURL,
     OPENAI_API_KEY: "sk-bench",
     QUEUE_PREFIX: `bench-${process.pid}`,
-    APP_RUN_CONCURRENCY: "500",
+    // Every held stream is a running job: the worker must be allowed to run them all at once.
+    APP_RUN_CONCURRENCY: String(Math.max(500, Number(args.streams) + 100)),
     LOG_LEVEL: "warn",
   };
   const children: ChildProcess[] = [];

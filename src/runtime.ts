@@ -10,6 +10,9 @@ import { createAppService } from "./modules/apps/service.js";
 import { createModels } from "./modules/models/index.js";
 import { createProducer } from "./queue/producer.js";
 import { createRunEvents } from "./queue/run-events.js";
+import { createKnowledgeRetriever } from "./modules/retrieval/search.js";
+import { createWorkflowTextExtractor } from "./modules/indexing/extract/workflow.js";
+import { createCodeSandbox } from "./modules/workflow/sandbox/index.js";
 
 export interface BaseDeps {
   config: Config;
@@ -24,15 +27,26 @@ export function createRuntime(base: BaseDeps) {
   const producer = createProducer(base.redis, base.config.QUEUE_PREFIX);
   const models = createModels(base.config, { logger: base.logger });
   const apps = createAppService(base.prisma);
+  // The sandbox starts its interpreters lazily, on the first code node that runs.
+  const sandbox = createCodeSandbox({
+    logger: base.logger,
+    memoryMb: base.config.CODE_SANDBOX_MEMORY_MB,
+    pythonWarm: base.config.CODE_SANDBOX_PYTHON_WARM,
+    maxConcurrency: base.config.CODE_SANDBOX_MAX_CONCURRENCY,
+  });
   return {
     ...base,
     events,
     producer,
     models,
     apps,
+    retrieval: createKnowledgeRetriever({ prisma: base.prisma, models, logger: base.logger }),
+    extractText: createWorkflowTextExtractor(base),
+    sandbox,
     async close(): Promise<void> {
       await producer.close();
       await events.close();
+      await sandbox.close();
     },
   };
 }

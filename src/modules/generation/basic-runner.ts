@@ -3,6 +3,7 @@
 // published to the task's event stream; the terminal frame is published only after the rows it
 // describes are committed, so a GET /v1/messages right after message_end sees the message.
 import type { Config } from "../../config/index.js";
+import type { CodeSandbox, KnowledgeRetriever, WorkflowFile } from "../workflow/types.js";
 import type { Logger } from "../../lib/logger.js";
 import type { PrismaClient } from "../../lib/prisma.js";
 import { toUnix } from "../../lib/time.js";
@@ -20,6 +21,10 @@ import type { Storage } from "../../lib/storage.js";
 
 export interface RunnerDeps {
   config: Config;
+  /** Services graph nodes use (knowledge-retrieval, document-extractor, code); see src/runtime.ts. */
+  retrieval: KnowledgeRetriever | null;
+  extractText: ((file: WorkflowFile) => Promise<string>) | null;
+  sandbox: CodeSandbox | null;
   prisma: PrismaClient;
   events: RunEvents;
   models: Models;

@@ -18,43 +18,6 @@ import { createVariablePool, isFile, type VariablePoolImpl } from "./variable-po
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-// ---------------------------------------------------------------- optional services
-
-let optional: Promise<Pick<NodeServices, "retrieval" | "extractText" | "sandbox">> | null = null;
-
-/**
- * Knowledge retrieval, text extraction and the code sandbox come from other modules that may not
- * be in this build yet; they are looked up once at runtime and stay null when absent.
- */
-function optionalServices(deps: RunnerDeps): Promise<Pick<NodeServices, "retrieval" | "extractText" | "sandbox">> {
-  optional ??= (async () => {
-    const load = async (path: string): Promise<Record<string, unknown> | null> => {
-      try {
-        return (await import(path)) as Record<string, unknown>;
-      } catch {
-        return null;
-      }
-    };
-    let retrieval: KnowledgeRetriever | null = null;
-    let sandbox: CodeSandbox | null = null;
-    let extractText: NodeServices["extractText"] = null;
-    const r = await load("../retrieval/search.js");
-    if (r && typeof r.createKnowledgeRetriever === "function") {
-      retrieval = (r.createKnowledgeRetriever as (d: unknown) => KnowledgeRetriever)({ prisma: deps.prisma, models: deps.models, logger: deps.logger, storage: deps.storage, config: deps.config });
-    }
-    const s = await load("./sandbox/index.js");
-    const makeSandbox = s && (s.createCodeSandbox ?? s.createSandbox);
-    if (typeof makeSandbox === "function") sandbox = (makeSandbox as (d: unknown) => CodeSandbox)({ config: deps.config, logger: deps.logger });
-    else if (s && isObj(s.sandbox) && typeof (s.sandbox as { run?: unknown }).run === "function") sandbox = s.sandbox as unknown as CodeSandbox;
-    const x = await load("../indexing/extract/workflow.js");
-    if (x && typeof x.createWorkflowTextExtractor === "function") {
-      extractText = (x.createWorkflowTextExtractor as (d: unknown) => NodeServices["extractText"])({ prisma: deps.prisma, storage: deps.storage, config: deps.config });
-    }
-    return { retrieval, extractText, sandbox };
-  })();
-  return optional;
-}
-
 // ---------------------------------------------------------------- helpers
 
 interface ConvVarDecl {
@@ -209,7 +172,16 @@ export async function runGraphApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       conversationId,
       messageId: message?.id ?? null,
     };
-    const services: NodeServices = { models: deps.models, prisma, storage: deps.storage, config: deps.config, logger: log, ...(await optionalServices(deps)) };
+    const services: NodeServices = {
+      models: deps.models,
+      prisma,
+      storage: deps.storage,
+      config: deps.config,
+      logger: log,
+      retrieval: deps.retrieval,
+      extractText: deps.extractText,
+      sandbox: deps.sandbox,
+    };
 
     const onEvent = async (ev: EngineEvent): Promise<void> => {
       if (ev.kind === "chunk") {
