@@ -361,3 +361,21 @@ describe("URL checks", () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe("loopback policy and names", () => {
+  it("refuses an outside host name without resolving it", async () => {
+    const dns = await import("node:dns");
+    const original = dns.promises.lookup;
+    let resolved = 0;
+    (dns.promises as { lookup: unknown }).lookup = (...a: unknown[]) => {
+      resolved++;
+      return (original as (...x: unknown[]) => unknown)(...a);
+    };
+    try {
+      await expect(safeFetch("http://example.invalid/x", { policy: "loopback", maxBytes: 1000, timeoutMs: 1000 })).rejects.toThrow(/not resolved/);
+    } finally {
+      (dns.promises as { lookup: unknown }).lookup = original;
+    }
+    expect(resolved).toBe(0);
+  });
+});

@@ -280,6 +280,22 @@ async function resolveChecked(u: URL, opts: SafeFetchOptions, signal: AbortSigna
     assertAddressAllowed(host, opts.policy, u.href);
     return [{ address: host, family: literal === 6 ? 6 : 4 }];
   }
+  // The loopback policy (tests, corpus runs) never asks a resolver about an outside name: only
+  // `localhost` names are accepted, and they map to the loopback addresses without DNS.
+  if (opts.policy === "loopback" && !opts.resolve) {
+    const h = host.toLowerCase().replace(/\.$/, "");
+    if (h !== "localhost" && !h.endsWith(".localhost")) {
+      throw new OutboundError(
+        "blocked_address",
+        `Access to ${host} is not allowed (outbound policy 'loopback' only allows 127.0.0.0/8, ::1 and localhost; the name was not resolved)`,
+        u.href,
+      );
+    }
+    return [
+      { address: "127.0.0.1", family: 4 },
+      { address: "::1", family: 6 },
+    ];
+  }
   let addrs: ResolvedAddress[];
   try {
     addrs = await raceAbort((opts.resolve ?? systemResolve)(host), signal);
