@@ -74,6 +74,16 @@ export async function runCorpus(dir: string, files: string[]): Promise<number> {
   }
   await migrate(databaseUrl);
   const fake = await startFakeOpenAI();
+  // The fake model echoes by default; a classifier prompt gets a well-formed classification of its
+  // first category, as a real model would answer (dsl-and-workflow §4.6).
+  fake.setDefault("chat", (req) => {
+    const messages = (req.body?.messages ?? []) as Array<{ role: string; content: unknown }>;
+    const content = messages.at(-1)?.content;
+    const text = typeof content === "string" ? content : Array.isArray(content) ? content.map((p: { text?: string }) => p.text ?? "").join("") : "";
+    const m = /"category_id": "([^"]+)", "category_name": "([^"]*)"/.exec(text);
+    if (m && text.includes('"categories"')) return { text: JSON.stringify({ keywords: [], category_id: m[1], category_name: m[2] }) };
+    return {};
+  });
   const config = loadConfig(
     { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl },
     {
