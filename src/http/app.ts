@@ -22,6 +22,7 @@ import { datasetMetadataRoutes } from "./routes/dataset-metadata.js";
 import { workspaceModelRoutes } from "./routes/workspace-models.js";
 import { datasetRetrievalRoutes } from "./routes/dataset-retrieval.js";
 import { documentRoutes } from "./routes/documents.js";
+import { documentDownloadRoutes } from "./routes/document-download.js";
 import { segmentRoutes } from "./routes/segments.js";
 
 export type ServifyApp = FastifyInstance & { services: Services };
@@ -59,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<ServifyApp> {
   workspaceModelRoutes(app, services);
   datasetRetrievalRoutes(app, services);
   documentRoutes(app, services);
+  documentDownloadRoutes(app, services);
   segmentRoutes(app, services);
   if (config.ADMIN_API_KEY) adminRoutes(app, services);
 

@@ -31,6 +31,8 @@ export interface EngineResult {
   exceptionsCount: number;
   /** Usage objects of the nodes that reported one (summed into message_end.metadata.usage). */
   usages: Record<string, unknown>[];
+  /** Citations of succeeded nodes (NodeResult.citations), in completion order; merged by the runner. */
+  citations?: Record<string, unknown>[][];
 }
 
 export interface EngineOptions {
@@ -84,6 +86,7 @@ class Engine {
   exceptions = 0;
   tokens = 0;
   usages: Record<string, unknown>[] = [];
+  citations: Record<string, unknown>[][] = [];
   outputs: Record<string, unknown> = {};
   /** Set once the run's fate is decided: later events (abandoned nodes) are dropped. */
   closed = false;
@@ -135,6 +138,7 @@ class Engine {
       totalSteps: this.steps,
       exceptionsCount: this.exceptions,
       usages: this.usages,
+      citations: this.citations,
     };
   }
 
@@ -374,6 +378,7 @@ class GraphRun {
       // Only the engine writes node outputs, after the node succeeded or was handled (§3.4).
       for (const [k, v] of Object.entries(outputs ?? {})) this.pool.set([nodeId, k], v);
       this.recordRunOutputs(type, outputs ?? {});
+      if (status === "succeeded" && result.citations?.length) engine.citations.push(result.citations);
     }
     this.nodeState.set(nodeId, "done");
     const finished = { ...result, status: status as NodeResult["status"], outputs, error, metadata };

@@ -11,8 +11,10 @@ import type { RunEvents } from "../../queue/run-events.js";
 import type { RunnerDeps } from "../generation/basic-runner.js";
 import { workflowFrames } from "../generation/frames.js";
 import { Decimal } from "../models/decimal.js";
+import { citationsEnabled, mergeCitations } from "./citations.js";
 import { runGraph, STOPPED_BY_USER, type EngineEvent } from "./engine.js";
 import { findStartNode, parseGraph } from "./graph.js";
+import { canonicalFileInputs } from "./service.js";
 import type { CodeSandbox, KnowledgeRetriever, NodeServices, RunInfo, WorkflowFile } from "./types.js";
 import { createVariablePool, isFile, type VariablePoolImpl } from "./variable-pool.js";
 
@@ -109,7 +111,7 @@ export async function runGraphApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
     const workflow = await prisma.workflow.findUnique({ where: { id: runRow.workflow_id } });
     if (!workflow) throw new Error("Workflow not found");
     const endUser = await prisma.endUser.findUnique({ where: { id: job.endUserId }, select: { session_id: true } });
-    const storedInputs = (isObj(runRow.inputs) ? runRow.inputs : {}) as Record<string, unknown>;
+    const storedInputs = canonicalFileInputs((isObj(runRow.inputs) ? runRow.inputs : {}) as Record<string, unknown>);
 
     // sys.* were fixed by the route (they are part of the run's inputs, §6.2); the rest are user inputs.
     const system: Record<string, unknown> = {};
@@ -286,7 +288,9 @@ export async function runGraphApp(deps: RunnerDeps, job: AppRunJob): Promise<voi
       await publish(frames.error({ code: "invalid_param", status: 400, message: text }));
       return;
     }
-    const metadata = { annotation_reply: null, retriever_resources: [], usage };
+    // apps spec §7.1: citations only when the workflow's `retriever_resource` feature is on.
+    const retrieverResources = citationsEnabled(workflow.features) ? mergeCitations(result.citations ?? []) : [];
+    const metadata = { annotation_reply: null, retriever_resources: retrieverResources, usage };
     await prisma.$transaction(async (tx) => {
       await tx.message.update({
         where: { id: message.id },

@@ -10,9 +10,9 @@ import type { Storage } from "../../lib/storage.js";
 import type { Redis } from "../../lib/redis.js";
 import type { Producer } from "../../queue/producer.js";
 import type { RunEvents } from "../../queue/run-events.js";
-import { InputValidationError, userInputFormFromGraph, validateInputs } from "../apps/app-info.js";
+import { formVariables, InputValidationError, pyRepr, userInputFormFromGraph, validateInputs } from "../apps/app-info.js";
 import type { FileService } from "../files/service.js";
-import { recordMessageFiles, resolveRequestFiles, type ResolvedFile } from "../files/message-files.js";
+import { buildFilesFromMappings, recordMessageFiles, resolveRequestFiles, type FileUploadSettings, type ResolvedFile } from "../files/message-files.js";
 import type { StartedRun } from "../generation/service.js";
 import type { WorkflowFile } from "./types.js";
 
@@ -41,6 +41,28 @@ export function toWorkflowFile(f: ResolvedFile, tenantId: string): WorkflowFile 
     size: f.size,
     url: f.url ?? f.remote_url ?? null,
   };
+}
+
+/** The file object keys in Dify's order (apps spec §6.8). */
+const FILE_KEYS = ["dify_model_identity", "id", "tenant_id", "type", "transfer_method", "remote_url", "related_id", "filename", "extension", "mime_type", "size", "url"] as const;
+
+/**
+ * Stored run inputs with file objects (top-level values and lists, incl. sys.files) put back in
+ * §6.8 key order: jsonb reorders object keys, and these objects are re-published from the row.
+ */
+export function canonicalFileInputs(inputs: Record<string, unknown>): Record<string, unknown> {
+  const isFileObj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && (v as Record<string, unknown>).dify_model_identity === "__dify__file__";
+  const fix = (v: unknown): unknown => {
+    if (!isFileObj(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const k of FILE_KEYS) if (k in v) out[k] = v[k];
+    for (const [k, x] of Object.entries(v)) if (!(k in out)) out[k] = x;
+    return out;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(inputs)) out[k] = Array.isArray(v) ? v.map(fix) : fix(v);
+  return out;
 }
 
 export function createWorkflowService(deps: {
@@ -82,6 +104,41 @@ export function createWorkflowService(deps: {
     }
   }
 
+  /**
+   * `file` / `file-list` start variables: the validated mappings become file objects (apps spec
+   * §6.8) before the run, as Dify's _prepare_user_inputs does with build_from_mapping(s) under the
+   * variable's own allowed types / extensions / methods (strict type check: Service API). The
+   * objects are what workflow_started.inputs, the run row and the start node carry.
+   */
+  async function resolveFileInputs(app: GraphApp, endUserId: string, graph: unknown, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const fileVars = formVariables(userInputFormFromGraph(graph)).filter((v) => v.type === "file" || v.type === "file-list");
+    if (fileVars.length === 0) return inputs;
+    const out = { ...inputs };
+    const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+    for (const v of fileVars) {
+      const value = out[v.variable];
+      if (value === null || value === undefined) continue;
+      const mappings = (Array.isArray(value) ? value : [value]) as Record<string, unknown>[];
+      // build_from_mapping (single file) has no "skip unusable mapping" step: a mapping without
+      // a transfer method is an error there.
+      if (v.type === "file" && !mappings[0]?.transfer_method) throw Errors.invalidParam(`${pyRepr(mappings[0]?.transfer_method ?? null)} is not a valid FileTransferMethod`);
+      const settings: FileUploadSettings = {
+        allowed_file_types: strs(v.allowed_file_types),
+        allowed_file_extensions: strs(v.allowed_file_extensions),
+        allowed_file_upload_methods: strs(v.allowed_file_upload_methods),
+        number_limits: 0,
+        image_config: null,
+      };
+      const files = await buildFilesFromMappings(
+        { prisma, config: deps.config, storage: deps.storage, fileService: deps.files },
+        { tenantId: app.tenant_id, endUserId, settings, mappings, strictTypeValidation: true },
+      );
+      const objects = files.map((f) => toWorkflowFile(f, app.tenant_id));
+      out[v.variable] = v.type === "file" ? (objects[0] ?? null) : objects;
+    }
+    return out;
+  }
+
   async function resolveFiles(app: GraphApp, endUserId: string, features: unknown, files: unknown): Promise<ResolvedFile[]> {
     const uploadConfig = features && typeof features === "object" ? (features as Record<string, unknown>).file_upload : undefined;
     return resolveRequestFiles(
@@ -111,7 +168,7 @@ export function createWorkflowService(deps: {
     /** POST /workflows/run and /workflows/{id}/run. */
     async startWorkflow(app: GraphApp, endUser: { id: string; session_id: string }, req: { inputs: Record<string, unknown>; files: unknown; workflowId: string | null }): Promise<StartedGraphRun> {
       const wf = await pickWorkflow(app, req.workflowId);
-      const inputs = checkInputs(wf.graph, req.inputs);
+      const inputs = await resolveFileInputs(app, endUser.id, wf.graph, checkInputs(wf.graph, req.inputs));
       const files = (await resolveFiles(app, endUser.id, wf.features, req.files)).map((f) => toWorkflowFile(f, app.tenant_id));
       const taskId = newId();
       const runId = newId();
@@ -164,7 +221,7 @@ export function createWorkflowService(deps: {
         conversation = c;
       }
       // Conversation inputs are frozen at the first message (apps spec §5.7).
-      const inputs = conversation ? (conversation.inputs as Record<string, unknown>) : checkInputs(wf.graph, req.inputs);
+      const inputs = conversation ? (conversation.inputs as Record<string, unknown>) : await resolveFileInputs(app, endUser.id, wf.graph, checkInputs(wf.graph, req.inputs));
       const resolved = await resolveFiles(app, endUser.id, wf.features, req.files);
       const files = resolved.map((f) => toWorkflowFile(f, app.tenant_id));
       const taskId = newId();

@@ -108,6 +108,12 @@ export interface NodeResult {
   error?: string | null;
   errorType?: string | null;
   usage?: NodeUsage;
+  /**
+   * Citation objects (apps spec §7.3, `buildCitations` shape) this node retrieved; the engine
+   * collects them over the run and advanced-chat puts them in `message_end.metadata.retriever_resources`
+   * when the `retriever_resource` feature is on (only from succeeded nodes).
+   */
+  citations?: Record<string, unknown>[];
 }
 
 export interface GraphNode {

@@ -71,7 +71,7 @@ export const knowledgeRetrievalNode: NodeImplementation = {
     try {
       const datasetIds = ((data.dataset_ids as unknown[] | undefined) ?? []).filter((d): d is string => typeof d === "string" && d !== "");
       if (datasetIds.length === 0) return { status: "succeeded", inputs, process_data: null, outputs: { result: [] } };
-      const { chunks } = await retriever.retrieve({
+      const { chunks, citations } = await retriever.retrieve({
         tenantId: ctx.run.tenantId,
         datasetIds,
         query: v,
@@ -93,7 +93,11 @@ export const knowledgeRetrievalNode: NodeImplementation = {
         if (extra.summary !== undefined) item.summary = extra.summary;
         return item;
       });
-      return { status: "succeeded", inputs, process_data: null, outputs: { result } };
+      // Citations (apps spec §7.3) follow the result order when they pair up with the chunks;
+      // the runner renumbers positions when it merges them into message_end.
+      const cites = citations ?? [];
+      const ordered = cites.length === chunks.length ? sorted.map(({ i }) => cites[i]!) : cites;
+      return { status: "succeeded", inputs, process_data: null, outputs: { result }, citations: ordered };
     } catch (err) {
       if (!(err instanceof NodeError)) ctx.services.logger.warn({ nodeId: node.id, err: (err as Error).message }, "knowledge retrieval failed");
       return failed(err, { inputs });
