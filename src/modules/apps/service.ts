@@ -29,7 +29,23 @@ export interface AppConfig {
   } | null;
 }
 
+/** How long a process reuses an app's configuration (it is immutable once imported; a deleted
+ * app's keys stop working at once because the key lookup is not cached). */
+const CONFIG_TTL_MS = 5000;
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === "object" && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as Record<string, unknown>)) deepFreeze(x);
+  }
+  return v;
+}
+
 export function createAppService(prisma: PrismaClient) {
+  // Every generation reads its app's configuration in the route and again in the worker: a
+  // short-lived cache saves two queries each time on the hot path. Values are frozen so a caller
+  // cannot change what the next caller sees.
+  const configCache = new Map<string, { at: number; value: Promise<AppConfig | null> }>();
   async function writeApp(tenantId: string, parsed: ParsedDsl): Promise<string> {
     return prisma.$transaction(async (tx) => {
       const app = await tx.app.create({
@@ -123,6 +139,7 @@ export function createAppService(prisma: PrismaClient) {
     },
 
     async delete(id: string): Promise<boolean> {
+      configCache.delete(id);
       const r = await prisma.app.deleteMany({ where: { id } });
       return r.count > 0;
     },
@@ -148,7 +165,17 @@ export function createAppService(prisma: PrismaClient) {
       });
     },
 
-    async config(appId: string): Promise<AppConfig | null> {
+    config(appId: string): Promise<AppConfig | null> {
+      const hit = configCache.get(appId);
+      if (hit && Date.now() - hit.at < CONFIG_TTL_MS) return hit.value;
+      const value = this.loadConfig(appId).then(deepFreeze);
+      value.catch(() => configCache.delete(appId));
+      if (configCache.size > 1000) configCache.clear();
+      configCache.set(appId, { at: Date.now(), value });
+      return value;
+    },
+
+    async loadConfig(appId: string): Promise<AppConfig | null> {
       const app = await prisma.app.findUnique({ where: { id: appId }, select: { mode: true, app_model_config_id: true, workflow_id: true } });
       if (!app) return null;
       if (GRAPH_MODES.has(app.mode)) {
