@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { buildTestApp, type TestApp } from "./support/app.js";
-import { adminHeaders, chatAppYaml, createTenant } from "./support/factories.js";
+import { adminHeaders, chatAppYaml, createTenant, minimalWorkflowYaml } from "./support/factories.js";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -10,24 +10,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-const workflowYaml = `app:
-  name: Flow
-  mode: workflow
-kind: app
-version: 0.3.1
-workflow:
-  features: {}
-  environment_variables: []
-  conversation_variables: []
-  graph:
-    nodes:
-      - id: start
-        data: { type: start, title: Start, variables: [] }
-      - id: end
-        data: { type: end, title: End, outputs: [] }
-    edges:
-      - { id: e1, source: start, target: end, sourceHandle: source, targetHandle: target }
-`;
+const workflowYaml = minimalWorkflowYaml;
 
 async function imp(payload: string, contentType = "application/yaml", tenantId?: string) {
   const tid = tenantId ?? (await createTenant(t));

@@ -2,7 +2,7 @@
 // → worker → fake model → Redis Stream → SSE/blocking body (apps spec §5, §6; client-compat D, E).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildTestApp, type TestApp } from "./support/app.js";
-import { appWithKey, createDatasetKey } from "./support/factories.js";
+import { appWithKey, createDatasetKey, completionAppYaml } from "./support/factories.js";
 import { authCases } from "./support/auth-cases.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fake-openai.js";
 import { postSse } from "./support/sse.js";
@@ -13,18 +13,7 @@ let base: string;
 let a: Awaited<ReturnType<typeof appWithKey>>;
 let datasetKey: string;
 
-const completionYaml = `app:
-  name: Writer
-  mode: completion
-kind: app
-version: 0.1.5
-model_config:
-  model: { provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {} }
-  pre_prompt: "Write about {{topic}}."
-  prompt_type: simple
-  user_input_form:
-    - text-input: { label: Topic, variable: topic, required: true, max_length: 100 }
-`;
+const completionYaml = completionAppYaml();
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();

@@ -4,42 +4,14 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pyFloatRepr, pyStr } from "../src/lib/pyrepr.js";
 import { buildTestApp, type TestApp } from "./support/app.js";
-import { appWithKey, createDatasetKey } from "./support/factories.js";
+import { appWithKey, createDatasetKey, completionAppYaml, minimalWorkflowYaml } from "./support/factories.js";
 import { authCases } from "./support/auth-cases.js";
 
 type AppKey = Awaited<ReturnType<typeof appWithKey>>;
 
-const completionYaml = `app:
-  name: Writer
-  mode: completion
-kind: app
-version: 0.1.5
-model_config:
-  model: { provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {} }
-  pre_prompt: "Write about {{topic}}."
-  prompt_type: simple
-  user_input_form:
-    - text-input: { label: Topic, variable: topic, required: true, max_length: 100 }
-`;
+const completionYaml = completionAppYaml();
 
-const workflowYaml = `app:
-  name: Flow
-  mode: workflow
-kind: app
-version: 0.3.1
-workflow:
-  features: {}
-  environment_variables: []
-  conversation_variables: []
-  graph:
-    nodes:
-      - id: start
-        data: { type: start, title: Start, variables: [] }
-      - id: end
-        data: { type: end, title: End, outputs: [] }
-    edges:
-      - { id: e1, source: start, target: end, sourceHandle: source, targetHandle: target }
-`;
+const workflowYaml = minimalWorkflowYaml;
 
 const NOT_FOUND_TEXT =
   "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";

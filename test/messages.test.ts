@@ -5,44 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../src/generated/prisma/client.js";
 import { pyDecimal } from "../src/modules/messages/serialize.js";
 import { buildTestApp, type TestApp } from "./support/app.js";
-import { appWithKey, chatAppYaml, createDatasetKey } from "./support/factories.js";
+import { appWithKey, chatAppYaml, createDatasetKey, completionAppYaml, minimalWorkflowYaml } from "./support/factories.js";
 import { authCases } from "./support/auth-cases.js";
 
 type AppKey = Awaited<ReturnType<typeof appWithKey>>;
 
-const completionYaml = `app:
-  name: Writer
-  mode: completion
-kind: app
-version: 0.1.5
-model_config:
-  model: { provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {} }
-  pre_prompt: "Write about {{topic}}."
-  prompt_type: simple
-  suggested_questions_after_answer:
-    enabled: true
-  user_input_form:
-    - text-input: { label: Topic, variable: topic, required: true, max_length: 100 }
-`;
+const completionYaml = completionAppYaml({ suggestions: true });
 
-const workflowYaml = `app:
-  name: Flow
-  mode: workflow
-kind: app
-version: 0.3.1
-workflow:
-  features: {}
-  environment_variables: []
-  conversation_variables: []
-  graph:
-    nodes:
-      - id: start
-        data: { type: start, title: Start, variables: [] }
-      - id: end
-        data: { type: end, title: End, outputs: [] }
-    edges:
-      - { id: e1, source: start, target: end, sourceHandle: source, targetHandle: target }
-`;
+const workflowYaml = minimalWorkflowYaml;
 
 const advancedChatYaml = (enabled: boolean) => `app:
   name: Chatflow

@@ -92,3 +92,37 @@ export async function appWithKey(t: TestApp, yaml = chatAppYaml()) {
   const key = await createAppKey(t, appId);
   return { tenantId, appId, key, auth: { authorization: `Bearer ${key}` } };
 }
+
+/** A small completion app (topic → "Write about {{topic}}."), written by the suite itself. */
+export const completionAppYaml = (opts: { suggestions?: boolean } = {}) => `app:
+  name: Writer
+  mode: completion
+kind: app
+version: 0.1.5
+model_config:
+  model: { provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {} }
+  pre_prompt: "Write about {{topic}}."
+  prompt_type: simple
+${opts.suggestions ? "  suggested_questions_after_answer:\n    enabled: true\n" : ""}  user_input_form:
+    - text-input: { label: Topic, variable: topic, required: true, max_length: 100 }
+`;
+
+/** The smallest workflow app: start → end. */
+export const minimalWorkflowYaml = `app:
+  name: Flow
+  mode: workflow
+kind: app
+version: 0.3.1
+workflow:
+  features: {}
+  environment_variables: []
+  conversation_variables: []
+  graph:
+    nodes:
+      - id: start
+        data: { type: start, title: Start, variables: [] }
+      - id: end
+        data: { type: end, title: End, outputs: [] }
+    edges:
+      - { id: e1, source: start, target: end, sourceHandle: source, targetHandle: target }
+`;
