@@ -138,6 +138,14 @@ export class TextSplitter {
       }
     }
     const pieces = dropEmpty(sep ? splitKeepingSeparator(text, sep) : Array.from(text));
+    return this.mergeOrRecurse(pieces, rest);
+  }
+
+  /**
+   * Pieces shorter than chunk_size are merged into chunks; longer ones are split again with the
+   * remaining separators (or kept whole when none remain).
+   */
+  protected mergeOrRecurse(pieces: string[], rest: string[]): string[] {
     const out: string[] = [];
     let good: string[] = [];
     for (const p of pieces) {
@@ -197,23 +205,8 @@ export class FixedSeparatorSplitter extends TextSplitter {
     }
     if (sep === "") return this.characterWindows(text);
     const pieces = dropEmpty(sep === " " ? text.split(/ +/) : splitKeepingSeparator(text, sep));
-    const out: string[] = [];
-    let good: string[] = [];
-    for (const p of pieces) {
-      if (cpLen(p) < this.chunkSize) {
-        good.push(p);
-        continue;
-      }
-      if (good.length) {
-        out.push(...this.merge(good));
-        good = [];
-      }
-      // Longer pieces continue with the automatic-mode rule (regex detection) on the remaining separators.
-      if (rest.length === 0) out.push(p);
-      else out.push(...this.recursiveSplit(p, rest));
-    }
-    if (good.length) out.push(...this.merge(good));
-    return out;
+    // Longer pieces continue with the automatic-mode rule (regex detection) on the remaining separators.
+    return this.mergeOrRecurse(pieces, rest);
   }
 
   /** Character level: windows of ≤ chunk_size characters; a window's last `overlap` characters start the next. */
