@@ -43,10 +43,15 @@ describe("dify-client 2.3.2 (npm)", () => {
     const msgs = await client.getConversationMessages("sdk-user", conversationId);
     expect(msgs.data.data[0].answer).toBe("Hello from Servify");
 
-    const fb = await client.messageFeedback(res.data.message_id, "like", "sdk-user");
+    // The SDK's .d.ts disagrees with its own JS (rating: number, no auto_generate): call it as JS does.
+    const js = client as unknown as {
+      messageFeedback(id: string, rating: string, user: string): Promise<{ data: unknown }>;
+      renameConversation(id: string, name: string, user: string, autoGenerate: boolean): Promise<{ data: { name: string } }>;
+    };
+    const fb = await js.messageFeedback(res.data.message_id, "like", "sdk-user");
     expect(fb.data).toEqual({ result: "success" });
 
-    const renamed = await client.renameConversation(conversationId, "Renamed", "sdk-user", false);
+    const renamed = await js.renameConversation(conversationId, "Renamed", "sdk-user", false);
     expect(renamed.data.name).toBe("Renamed");
 
     const params = await client.getApplicationParameters("sdk-user");
