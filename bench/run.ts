@@ -244,8 +244,8 @@ async function main(): Promise<void> {
   writeFileSync(path.join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
   const readmePath = path.join(root, "bench/README.md");
   const readme = readFileSync(readmePath, "utf8");
-  // `workflow` (bench/workflow.ts) has its own block.
-  const block = ["<!-- figures:start -->", "```json", JSON.stringify({ ...results, workflow: undefined }, null, 2), "```", "<!-- figures:end -->"].join("\n");
+  // `workflow` (bench/workflow.ts) and `kb` (bench/kb.ts) have their own blocks.
+  const block = ["<!-- figures:start -->", "```json", JSON.stringify({ ...results, workflow: undefined, kb: undefined }, null, 2), "```", "<!-- figures:end -->"].join("\n");
   writeFileSync(readmePath, readme.replace(/<!-- figures:start -->[\s\S]*<!-- figures:end -->/, block));
   out("wrote bench/results.json and bench/README.md");
 }

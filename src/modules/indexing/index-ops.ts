@@ -84,6 +84,8 @@ async function setSearchVectors(db: Db, table: "document_segments" | "child_chun
   }
 }
 
+const INDEX_BATCH = 2000;
+
 /**
  * Embeds and full-text indexes the given segments of a dataset and their child chunks, then marks
  * them `completed` (`completed_at = now`, `error = null`). Vectors are computed before the
@@ -92,6 +94,15 @@ async function setSearchVectors(db: Db, table: "document_segments" | "child_chun
  */
 export async function indexSegments(deps: IndexDeps, args: { datasetId: string; segmentIds: string[] }): Promise<void> {
   if (args.segmentIds.length === 0) return;
+  // Large documents (100k segments) are indexed in batches: one query may carry at most 65,535
+  // parameters, and a bounded batch keeps memory and transaction size flat. Each segment's vectors
+  // are still replaced in one transaction.
+  if (args.segmentIds.length > INDEX_BATCH) {
+    for (let i = 0; i < args.segmentIds.length; i += INDEX_BATCH) {
+      await indexSegments(deps, { datasetId: args.datasetId, segmentIds: args.segmentIds.slice(i, i + INDEX_BATCH) });
+    }
+    return;
+  }
   const dataset = await deps.prisma.dataset.findUnique({ where: { id: args.datasetId } });
   if (!dataset) throw new Error(`dataset ${args.datasetId} not found`);
   const segments = await deps.prisma.documentSegment.findMany({

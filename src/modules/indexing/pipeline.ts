@@ -141,7 +141,8 @@ export async function runIndexingPipeline(deps: PipelineDeps, job: PipelineJob, 
     const started = performance.now();
     await indexSegments(deps, { datasetId: dataset.id, segmentIds });
     const latency = (performance.now() - started) / 1000;
-    await prisma.documentSegment.updateMany({ where: { id: { in: segmentIds } }, data: { enabled: true } });
+    // By document, not by id list: a 100k-id list would exceed Postgres' parameter limit.
+    await prisma.documentSegment.updateMany({ where: { document_id: document.id }, data: { enabled: true } });
     await step({
       indexing_status: "completed",
       tokens: tokens.reduce((a, b) => a + b, 0),
@@ -297,7 +298,9 @@ async function replaceSegments(
       if (n.count === 0) throw new Interrupted("document deleted or paused");
       return segmentIds;
     },
-    { timeout: 120_000 },
+    // The replacement is one transaction (no reader ever sees half of it), so it must be allowed
+    // to last as long as inserting a very large document takes: 2 minutes plus 5 ms a chunk.
+    { timeout: 120_000 + args.chunks.length * 5 },
   );
 }
 
