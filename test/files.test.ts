@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTestApp, type TestApp } from "./support/app.js";
 import { appWithKey, createDatasetKey } from "./support/factories.js";
 import { authCases } from "./support/auth-cases.js";
+import { multipart, type Part } from "./support/multipart.js";
 
 let t: TestApp;
 let a: Awaited<ReturnType<typeof appWithKey>>;
@@ -14,21 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-type Part = { name: string; value?: string; filename?: string; contentType?: string | null; data?: Buffer };
-
-function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = "----servifytest" + Math.random().toString(16).slice(2);
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
-    if (p.filename !== undefined) head += `; filename="${p.filename}"`;
-    head += "\r\n";
-    if (p.contentType) head += `Content-Type: ${p.contentType}\r\n`;
-    chunks.push(Buffer.from(head + "\r\n"), p.data ?? Buffer.from(p.value ?? ""), Buffer.from("\r\n"));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
-}
 
 async function upload(parts: Part[], headers = a.auth) {
   const m = multipart(parts);

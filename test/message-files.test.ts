@@ -19,6 +19,7 @@ import {
 } from "../src/modules/files/message-files.js";
 import { buildTestApp, type TestApp } from "./support/app.js";
 import { appWithKey } from "./support/factories.js";
+import { multipart } from "./support/multipart.js";
 
 const png = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
 
@@ -75,21 +76,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-type Part = { name: string; value?: string; filename?: string; contentType?: string | null; data?: Buffer };
-
-function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = "----servifytest" + Math.random().toString(16).slice(2);
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
-    if (p.filename !== undefined) head += `; filename="${p.filename}"`;
-    head += "\r\n";
-    if (p.contentType) head += `Content-Type: ${p.contentType}\r\n`;
-    chunks.push(Buffer.from(head + "\r\n"), p.data ?? Buffer.from(p.value ?? ""), Buffer.from("\r\n"));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
-}
 
 /** Uploads through POST /v1/files/upload as `user`; returns the upload id and the end user's id. */
 async function upload(user: string, filename: string, contentType: string, data: Buffer): Promise<{ id: string; endUserId: string }> {

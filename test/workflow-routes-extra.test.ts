@@ -8,6 +8,7 @@ import { buildTestApp, type TestApp } from "./support/app.js";
 import { appWithKey } from "./support/factories.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fake-openai.js";
 import { postSse } from "./support/sse.js";
+import { multipart } from "./support/multipart.js";
 
 const llmNode = (id: string) => `      - id: ${id}
         type: custom
@@ -250,21 +251,6 @@ describe("workflow stop (POST /v1/workflows/tasks/{task_id}/stop)", () => {
 
 // ---------------------------------------------------------------- file inputs
 
-type Part = { name: string; value?: string; filename?: string; contentType?: string; data?: Buffer };
-
-function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = "----servifyextra" + Math.random().toString(16).slice(2);
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
-    if (p.filename !== undefined) head += `; filename="${p.filename}"`;
-    head += "\r\n";
-    if (p.contentType) head += `Content-Type: ${p.contentType}\r\n`;
-    chunks.push(Buffer.from(head + "\r\n"), p.data ?? Buffer.from(p.value ?? ""), Buffer.from("\r\n"));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } };
-}
 
 async function upload(auth: Record<string, string>, user: string, filename: string, contentType: string, data: Buffer): Promise<string> {
   const m = multipart([{ name: "file", filename, contentType, data }, { name: "user", value: user }]);
